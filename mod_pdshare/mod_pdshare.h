@@ -1,0 +1,90 @@
+/* mod_pdshare: httpd glue. Hooks, directives and handlers; the work is done
+ * by the pds_* library. */
+#ifndef MOD_PDSHARE_H
+#define MOD_PDSHARE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+
+#include "pds.h"
+#include "pds_api.h"
+#include "pds_tmpl.h"
+
+#ifndef PDSHARE_DECLARING_MODULE
+APLOG_USE_MODULE(pdshare);
+#endif
+extern module AP_MODULE_DECLARE_DATA pdshare_module;
+
+#include "pds_paths.h"
+
+#define PDS_KEY_LEN 32
+
+/* Server configuration. Unset markers: NULL for strings, -1 for numbers. */
+typedef struct {
+    const char *base_url;
+    const char *htdocs;
+    const char *data_key_file;
+    const unsigned char *data_key;        /* PDS_KEY_LEN bytes, read at start-up */
+    const char *app_key;
+    const char *app_secret_file;
+    const char *app_secret;
+    const char *redirect_uri;
+    const char *api_url;
+    const char *content_url;
+    const char *authorize_url;
+    const char *dropbox_root;
+    int connect_timeout;
+    int total_timeout;
+    apr_array_header_t *memcache;         /* of "host:port" */
+    int templink_ttl;
+    int max_tracks;
+    const char *storage_dir;
+    int export_single_folder;
+    const char *export_by_status;
+    const char *smtp_url;
+    const char *mail_from;
+    const char *share_path;
+    /* Derived in post_config. */
+    pds_tmpl_set_t *templates;
+    pds_settings_t settings;
+} pdshare_srv_conf;
+
+/* Defaults (SPEC §2). */
+#define PDS_DEFAULT_API_URL "https://api.dropboxapi.com"
+#define PDS_DEFAULT_CONTENT_URL "https://content.dropboxapi.com"
+#define PDS_DEFAULT_AUTHORIZE_URL "https://www.dropbox.com/oauth2/authorize"
+#define PDS_DEFAULT_ROOT "/PRODUCER-DASHBOARD"
+#define PDS_DEFAULT_CONNECT_TIMEOUT 5
+#define PDS_DEFAULT_TOTAL_TIMEOUT 30
+#define PDS_DEFAULT_TEMPLINK_TTL 12600
+#define PDS_DEFAULT_MAX_TRACKS 50
+#define PDS_DEFAULT_EXPORT_BY_STATUS "non-final"
+#define PDS_DEFAULT_SHARE_PATH "/s"
+
+extern const command_rec pdshare_cmds[];
+void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *pdshare_merge_srv_conf(apr_pool_t *p, void *base, void *add);
+/* Checks that need the whole configuration; logs and answers !OK to stop httpd. */
+int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+
+int pdshare_api_handler(request_rec *r);
+int pdshare_public_handler(request_rec *r);
+
+/* Shared glue helpers (mod_pdshare_util.c). */
+pdshare_srv_conf *pdshare_srv(server_rec *s);
+/* The request's path below the handler's <Location>, starting with "/";
+ * NULL when the request is not below it. */
+const char *pdshare_route_path(request_rec *r);
+/* A library context for this request, with mod_dbd's connection; NULL and
+ * a logged error when the database cannot be had. */
+pds_ctx_t *pdshare_ctx(request_rec *r, const char *user);
+const char *pdshare_base_url(request_rec *r);
+apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd);
+int pdshare_dbd_available(void);
+
+#endif

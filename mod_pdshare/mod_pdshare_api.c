@@ -1,0 +1,161 @@
+/* The owner API handler (SetHandler pdshare-api): authentication is httpd's
+ * (r->user); this reads and checks the request, calls the library and
+ * writes the JSON reply. */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "mod_pdshare.h"
+#include "pds_util.h"
+
+#define PDS_MAX_JSON_BODY (256 * 1024)
+
+static int write_json(request_rec *r, int status, json_t *body)
+{
+    char *text;
+    r->status = status;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+    if (!body) return OK;
+    ap_set_content_type(r, "application/json; charset=utf-8");
+    text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (!text) return HTTP_INTERNAL_SERVER_ERROR;
+    ap_set_content_length(r, strlen(text) + 1);
+    if (!r->header_only) {
+        ap_rputs(text, r);
+        ap_rputs("\n", r);
+    }
+    free(text);
+    return OK;
+}
+
+static int write_error(request_rec *r, int status, const char *code, const char *message)
+{
+    json_t *body = pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}", "error", "code", code,
+                                                    "message", message));
+    return write_json(r, status, body);
+}
+
+static int is_json_type(const char *ct)
+{
+    apr_size_t n = strlen("application/json");
+    if (!ct || strncasecmp(ct, "application/json", n)) return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* Read the whole body, up to max bytes; -1 when it is larger. */
+static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *len)
+{
+    apr_size_t cap = 8192, n = 0;
+    char *buf;
+    int rc;
+    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) return rc;
+    buf = apr_palloc(r->pool, cap);
+    if (ap_should_client_block(r)) {
+        long got;
+        char chunk[HUGE_STRING_LEN];
+        while ((got = ap_get_client_block(r, chunk, sizeof(chunk))) > 0) {
+            if (n + (apr_size_t)got > max) {
+                /* Drain the rest so the connection stays usable. */
+                while (ap_get_client_block(r, chunk, sizeof(chunk)) > 0)
+                    ;
+                return -1;
+            }
+            if (n + (apr_size_t)got + 1 > cap) {
+                char *grown;
+                while (n + (apr_size_t)got + 1 > cap) cap *= 2;
+                grown = apr_palloc(r->pool, cap);
+                memcpy(grown, buf, n);
+                buf = grown;
+            }
+            memcpy(buf + n, chunk, (apr_size_t)got);
+            n += (apr_size_t)got;
+        }
+        if (got < 0) return HTTP_BAD_REQUEST;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return OK;
+}
+
+int pdshare_api_handler(request_rec *r)
+{
+    const char *path, *user = r->user;
+    pds_ctx_t *ctx;
+    pds_reply_t reply;
+    json_t *body = NULL;
+    int write = 0;
+
+    if (!r->handler || strcmp(r->handler, "pdshare-api")) return DECLINED;
+    r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST) | (AP_METHOD_BIT << M_PUT)
+               | (AP_METHOD_BIT << M_PATCH) | (AP_METHOD_BIT << M_DELETE);
+    path = pdshare_route_path(r);
+    if (!path) return write_error(r, HTTP_NOT_FOUND, "not_found", "no such route");
+    if (!user || !*user)
+        return write_error(r, HTTP_UNAUTHORIZED, "unauthorized",
+                           "sign in first: the owner API needs an authenticated producer");
+
+    switch (r->method_number) {
+    case M_GET:
+        break;
+    case M_POST: case M_PUT: case M_PATCH:
+        write = 1;
+        break;
+    case M_DELETE:
+        break;
+    default:
+        apr_table_setn(r->err_headers_out, "Allow", "GET, POST, PUT, PATCH, DELETE");
+        return write_error(r, HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                           apr_psprintf(r->pool, "%s is not allowed here", r->method));
+    }
+
+    if (write) {
+        char *text;
+        apr_size_t len;
+        json_error_t jerr;
+        int rc;
+        if (!is_json_type(apr_table_get(r->headers_in, "Content-Type")))
+            return write_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                               "send the body as JSON with Content-Type: application/json");
+        rc = read_body(r, PDS_MAX_JSON_BODY, &text, &len);
+        if (rc == -1)
+            return write_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
+                               apr_psprintf(r->pool, "a JSON body may be at most %d bytes",
+                                            PDS_MAX_JSON_BODY));
+        if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
+            return write_error(r, rc, "payload_too_large", "the body is larger than allowed");
+        if (rc != OK)
+            return write_error(r, HTTP_BAD_REQUEST, "invalid_json", "the body could not be read");
+        if (len == 0) {
+            body = pds_json_pool(r->pool, json_object());
+        }
+        else {
+            body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+            if (!body)
+                return write_error(r, HTTP_BAD_REQUEST, "invalid_json",
+                                   apr_psprintf(r->pool, "the body is not valid JSON (line %d,"
+                                                " column %d): %s", jerr.line, jerr.column,
+                                                jerr.text));
+            pds_json_pool(r->pool, body);
+            if (!json_is_object(body))
+                return write_error(r, HTTP_BAD_REQUEST, "invalid_json",
+                                   "the body must be a JSON object");
+        }
+    }
+    else {
+        int rc = ap_discard_request_body(r);
+        if (rc != OK) return rc;
+    }
+
+    if (!(ctx = pdshare_ctx(r, user)))
+        return write_error(r, HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                           "the database is not available; try again shortly");
+    pds_api_handle(ctx, r->method, path, r->args, body, &reply);
+    if (reply.allow) apr_table_setn(r->err_headers_out, "Allow", reply.allow);
+    if (reply.status >= 500 && reply.log)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00020: %s %s answered %d: %s",
+                      r->method, path, reply.status, reply.log);
+    if (reply.status == HTTP_SERVICE_UNAVAILABLE)
+        apr_table_setn(r->err_headers_out, "Retry-After", "30");
+    return write_json(r, reply.status, reply.body);
+}

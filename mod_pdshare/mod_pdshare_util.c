@@ -1,0 +1,101 @@
+/* Glue shared by the handlers: configuration access, the route below the
+ * <Location>, the database connection and the library context. */
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_optional.h>
+
+#include <http_core.h>
+
+#include "mod_pdshare.h"
+#include "pds_db.h"
+#include "pds_util.h"
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
+int pdshare_dbd_available(void)
+{
+    if (!dbd_acquire) dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    return dbd_acquire != NULL;
+}
+
+pdshare_srv_conf *pdshare_srv(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &pdshare_module);
+}
+
+/* The <Location> path comes from core's per-dir config: our module has no
+ * directive inside the section, so httpd never builds a per-dir config of
+ * ours there. */
+const char *pdshare_route_path(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *loc = core && core->d && !core->r ? core->d : "";
+    apr_size_t n = strlen(loc);
+    const char *rest;
+    while (n > 0 && loc[n - 1] == '/') n--;
+    if (strncmp(r->uri, loc, n)) return NULL;
+    rest = r->uri + n;
+    if (*rest == '\0') return "/";
+    if (*rest != '/') return NULL;
+    return rest;
+}
+
+const char *pdshare_base_url(request_rec *r)
+{
+    pdshare_srv_conf *c = pdshare_srv(r->server);
+    apr_port_t port;
+    const char *scheme;
+    if (c->base_url) return c->base_url;
+    scheme = ap_http_scheme(r);
+    port = ap_get_server_port(r);
+    if (ap_is_default_port(port, r))
+        return apr_pstrcat(r->pool, scheme, "://", ap_get_server_name_for_url(r), NULL);
+    return apr_psprintf(r->pool, "%s://%s:%u", scheme, ap_get_server_name_for_url(r), port);
+}
+
+pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
+{
+    pdshare_srv_conf *c = pdshare_srv(r->server);
+    pds_ctx_t *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+    if (!dbd) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00010: no database connection from "
+                      "mod_dbd; check DBDriver and DBDParams, and that the database (for "
+                      "sqlite3: its directory) is writable by the server's User");
+        return NULL;
+    }
+    ctx->pool = r->pool;
+    ctx->db = apr_pcalloc(r->pool, sizeof(*ctx->db));
+    ctx->db->pool = r->pool;
+    ctx->db->driver = dbd->driver;
+    ctx->db->handle = dbd->handle;
+    ctx->db->prepared = dbd->prepared;
+    ctx->user = user;
+    ctx->settings = &c->settings;
+    ctx->base_url = pdshare_base_url(r);
+    ctx->now = (apr_int64_t)apr_time_sec(r->request_time);
+    return ctx;
+}
+
+/* mod_dbd's post_connect hook, for every new connection: sqlite3 session
+ * settings, the schema brought to the current version, and our statements
+ * prepared on the connection (in its pool, so they live as long as it).
+ * Preparing here rather than with ap_dbd_prepare() is deliberate: mod_dbd
+ * prepares its statements before any hook runs, and sqlite3 refuses to
+ * prepare a statement on a table that does not exist yet. */
+apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+{
+    const char *err = NULL;
+    if (pds_db_setup(pool, dbd->driver, dbd->handle, 0, &err) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cfg->server, "PDS00011: cannot bring the "
+                     "database schema to version %d (%s): %s", PDS_SCHEMA_VERSION, cfg->name,
+                     err ? err : "unknown error");
+        return APR_SUCCESS;
+    }
+    if (!dbd->prepared) dbd->prepared = apr_hash_make(pool);
+    if (pds_db_prepare_all(pool, dbd->driver, dbd->handle, dbd->prepared, &err) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cfg->server, "PDS00012: cannot prepare the "
+                     "module's statements (%s): %s", cfg->name, err ? err : "unknown error");
+    }
+    return APR_SUCCESS;
+}

@@ -1,0 +1,260 @@
+#include <string.h>
+#include <stdlib.h>
+#include <apr_strings.h>
+
+#include "pds_util.h"
+#include "pds_page.h"
+
+static const char *const audio_formats[] = {
+    "wav", "mp3", "aif", "aiff", "flac", "m4a", "ogg", "oga", "opus", "aac", NULL
+};
+
+static int is_audio(const char *format, const char *name)
+{
+    const char *ext = format;
+    const char *const *f;
+    if (!ext && name) {
+        ext = strrchr(name, '.');
+        if (ext) ext++;
+    }
+    if (!ext) return 0;
+    for (f = audio_formats; *f; f++) if (!strcasecmp(*f, ext)) return 1;
+    return 0;
+}
+
+pds_share_state_e pds_share_by_token(pds_ctx_t *ctx, const char *token, const char ***share)
+{
+    pds_rows_t *rs;
+    const char **s;
+    const char *st;
+    if (!pds_token_wellformed(token)) return PDS_SHARE_NOT_FOUND;
+    if (pds_db_select(ctx->db, "pds_share_by_selector", &rs, 1,
+                      (const char *[]){ pds_token_selector(ctx->pool, token) }))
+        return PDS_SHARE_ERROR;
+    if (!rs->rows->nelts) return PDS_SHARE_NOT_FOUND;
+    s = PDS_ROW(rs, 0);
+    if (!pds_ct_streq(s[SH_TOKEN], token)) return PDS_SHARE_NOT_FOUND;
+    *share = s;
+    st = pds_share_status(s, ctx->now);
+    if (!strcmp(st, "revoked")) return PDS_SHARE_REVOKED;
+    if (!strcmp(st, "expired")) return PDS_SHARE_EXPIRED;
+    return PDS_SHARE_OK;
+}
+
+int pds_category_permitted(const char **share, int category)
+{
+    int idx = category == PDS_CAT_STEM ? SH_PS : category == PDS_CAT_PROJECT ? SH_PP : SH_PB;
+    return share[idx] && atoi(share[idx]) != 0;
+}
+
+int pds_zip_group(const char *name)
+{
+    if (!strcmp(name, "bounces") || !strcmp(name, "bounce") || !strcmp(name, "master"))
+        return PDS_CAT_BOUNCE;
+    if (!strcmp(name, "stems") || !strcmp(name, "stem")) return PDS_CAT_STEM;
+    if (!strcmp(name, "projects") || !strcmp(name, "project")) return PDS_CAT_PROJECT;
+    return -1;
+}
+
+pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out)
+{
+    pds_rows_t *rs;
+    const char **r = NULL;
+    json_t *o;
+    if (pds_db_select(ctx->db, "pds_producer_get", &rs, 1, (const char *[]){ username }))
+        return pds_db_failed(ctx);
+    if (rs->rows->nelts) r = PDS_ROW(rs, 0);
+    o = json_object();
+    json_object_set_new(o, "username", json_string(username));
+    json_object_set_new(o, "display_name", json_string(r && r[0] ? r[0] : username));
+    json_object_set_new(o, "avatar_url", r && r[1] ? json_string(r[1]) : json_null());
+    json_object_set_new(o, "header_url", r && r[2] ? json_string(r[2]) : json_null());
+    json_object_set_new(o, "theme", json_pack("{s:s,s:s}",
+                        "accent", r && r[3] ? r[3] : "#ff5a36",
+                        "background", r && r[4] ? r[4] : "#111318"));
+    json_object_set_new(o, "profile_url", r && r[5] ? json_string(r[5]) : json_null());
+    *out = o;
+    return NULL;
+}
+
+static const char *size_label(apr_pool_t *p, const char *size)
+{
+    apr_int64_t n;
+    if (!size || pds_parse_int64(size, 0, APR_INT64_MAX, &n)) return NULL;
+    if (n < 1024) return apr_psprintf(p, "%" APR_INT64_T_FMT " B", n);
+    if (n < 1024 * 1024) return apr_psprintf(p, "%.1f KB", n / 1024.0);
+    if (n < APR_INT64_C(1024) * 1024 * 1024) return apr_psprintf(p, "%.1f MB", n / 1048576.0);
+    return apr_psprintf(p, "%.2f GB", n / 1073741824.0);
+}
+
+static const char *zip_labels[PDS_CAT_COUNT] = { NULL, "All bounces", "All stems", "All project files" };
+static const char *zip_names[PDS_CAT_COUNT] = { NULL, "bounces", "stems", "projects" };
+static const char *cat_labels[PDS_CAT_COUNT] = { "Master", "Bounce", "Stem", "Project" };
+
+pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
+{
+    const char *sid = s[SH_ID];
+    const char *base = apr_pstrcat(ctx->pool, ctx->settings->share_path, "/", s[SH_TOKEN], NULL);
+    pds_rows_t *tr, *fr, *cr, *restrict_rs = NULL;
+    apr_hash_t *allowed_ids = NULL;
+    pds_page_t *page = apr_pcalloc(ctx->pool, sizeof(*page));
+    json_t *view, *tracks, *producer, *track_by_id;
+    pds_err_t *e;
+    int i, restricted = s[SH_FILES_RESTRICTED] && atoi(s[SH_FILES_RESTRICTED]);
+
+    if (pds_db_select(ctx->db, "pds_page_tracks", &tr, 1, &sid)
+        || pds_db_select(ctx->db, "pds_page_files", &fr, 1, &sid)
+        || pds_db_select(ctx->db, "pds_page_collabs", &cr, 1, &sid)
+        || (restricted && pds_db_select(ctx->db, "pds_share_files", &restrict_rs, 1, &sid)))
+        return pds_db_failed(ctx);
+    if ((e = pds_profile_get(ctx, s[SH_OWNER], &producer))) return e;
+    json_object_del(producer, "username");
+    if (restricted) {
+        allowed_ids = apr_hash_make(ctx->pool);
+        for (i = 0; i < restrict_rs->rows->nelts; i++)
+            apr_hash_set(allowed_ids, PDS_ROW(restrict_rs, i)[0], APR_HASH_KEY_STRING, "");
+    }
+
+    page->share = s;
+    page->files = apr_hash_make(ctx->pool);
+    page->tracks = apr_hash_make(ctx->pool);
+    view = json_object();
+    tracks = json_array();
+    track_by_id = json_object();
+
+    for (i = 0; i < tr->rows->nelts; i++) {
+        const char **r = PDS_ROW(tr, i);
+        const char **t = r + 1;
+        pds_page_track_t *pt;
+        json_t *tj;
+        if (apr_hash_get(page->tracks, t[TR_ID], APR_HASH_KEY_STRING)) continue; /* two slots, one song */
+        pt = apr_pcalloc(ctx->pool, sizeof(*pt));
+        pt->track_id = t[TR_ID];
+        pt->slot_id = r[0];
+        apr_hash_set(page->tracks, pt->track_id, APR_HASH_KEY_STRING, pt);
+        apr_hash_set(page->tracks, pt->slot_id, APR_HASH_KEY_STRING, pt);
+        tj = pds_track_json(ctx->pool, t);
+        json_object_del(tj, "sharing_status");
+        json_object_del(tj, "bucket");
+        json_object_del(tj, "alias");
+        json_object_del(tj, "group_id");
+        json_object_del(tj, "created_at");
+        json_object_del(tj, "updated_at");
+        if (t[TR_BPM]) {
+            double bpm = atof(t[TR_BPM]);
+            json_object_set_new(tj, "bpm_label", json_string(apr_psprintf(ctx->pool, "%g", bpm)));
+        }
+        json_object_set_new(tj, "collaborators", json_array());
+        json_object_set_new(tj, "files", json_array());
+        json_object_set_new(tj, "zips", json_array());
+        json_object_set_new(tj, "preview_url", json_null());
+        json_object_set_new(tj, "number", json_integer(json_array_size(tracks) + 1));
+        json_array_append_new(tracks, tj);
+        json_object_set(track_by_id, pt->slot_id, tj);
+    }
+
+    for (i = 0; i < cr->rows->nelts; i++) {
+        const char **r = PDS_ROW(cr, i);
+        json_t *tj = json_object_get(track_by_id, r[0]);
+        if (!tj) continue;
+        json_array_append_new(json_object_get(tj, "collaborators"),
+                              json_pack("{s:s,s:o,s:o}", "name", r[1],
+                                        "avatar_url", r[2] ? json_string(r[2]) : json_null(),
+                                        "role", r[3] ? json_string(r[3]) : json_null()));
+    }
+
+    for (i = 0; i < fr->rows->nelts; i++) {
+        const char **r = PDS_ROW(fr, i);
+        json_t *tj = json_object_get(track_by_id, r[0]);
+        pds_page_track_t *pt = apr_hash_get(page->tracks, r[0], APR_HASH_KEY_STRING);
+        pds_page_file_t *f;
+        int cat = pds_category_from_name(r[2]);
+        if (!tj || !pt || cat < 0 || strcmp(pt->slot_id, r[0])) continue;
+        if (allowed_ids && !apr_hash_get(allowed_ids, r[1], APR_HASH_KEY_STRING)) continue;
+        f = apr_pcalloc(ctx->pool, sizeof(*f));
+        f->id = r[1];
+        f->slot_id = pt->slot_id;
+        f->track_id = pt->track_id;
+        f->category = cat;
+        f->dropbox_path = r[3];
+        f->name = r[4];
+        f->format = r[5];
+        f->permitted = pds_category_permitted(s, cat);
+        apr_hash_set(page->files, f->id, APR_HASH_KEY_STRING, f);
+        /* Best preview: the master, else a bounce, else a permitted audio file. */
+        if (is_audio(f->format, f->name)) {
+            int rank = cat == PDS_CAT_MASTER ? 3 : cat == PDS_CAT_BOUNCE ? 2 : f->permitted ? 1 : 0;
+            int cur = !pt->preview ? 0 : pt->preview->category == PDS_CAT_MASTER ? 3
+                      : pt->preview->category == PDS_CAT_BOUNCE ? 2 : 1;
+            if (rank > cur && cat != PDS_CAT_PROJECT) pt->preview = f;
+        }
+        if (f->permitted) {
+            apr_int64_t size = 0;
+            json_t *fj = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "id", f->id, "name", f->name,
+                                   "category", pds_category_names[cat],
+                                   "category_label", cat_labels[cat],
+                                   "format", f->format ? json_string(f->format) : json_null(),
+                                   "url", apr_pstrcat(ctx->pool, base, "/files/", f->id, NULL));
+            if (r[6] && !pds_parse_int64(r[6], 0, APR_INT64_MAX, &size)) {
+                json_object_set_new(fj, "size", json_integer(size));
+                json_object_set_new(fj, "size_label", json_string(size_label(ctx->pool, r[6])));
+            }
+            else json_object_set_new(fj, "size", json_null());
+            json_array_append_new(json_object_get(tj, "files"), fj);
+        }
+    }
+
+    /* Previews and ZIP buttons, per track. */
+    for (i = 0; i < (int)json_array_size(tracks); i++) {
+        json_t *tj = json_array_get(tracks, i);
+        pds_page_track_t *pt = apr_hash_get(page->tracks, json_string_value(json_object_get(tj, "id")),
+                                            APR_HASH_KEY_STRING);
+        int counts[PDS_CAT_COUNT] = { 0 }, c;
+        size_t k;
+        json_t *fj;
+        if (pt->preview)
+            json_object_set_new(tj, "preview_url", json_string(apr_pstrcat(ctx->pool, base,
+                                "/play/", pt->track_id, NULL)));
+        json_array_foreach(json_object_get(tj, "files"), k, fj) {
+            c = pds_category_from_name(json_string_value(json_object_get(fj, "category")));
+            counts[c == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : c]++;
+        }
+        for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
+            if (counts[c] < (c == PDS_CAT_BOUNCE ? 2 : 1)) continue;
+            json_array_append_new(json_object_get(tj, "zips"), json_pack("{s:s,s:s,s:s}",
+                                  "category", zip_names[c], "label", zip_labels[c],
+                                  "url", apr_pstrcat(ctx->pool, base, "/zip/", pt->track_id, "/",
+                                                     zip_names[c], NULL)));
+        }
+        json_object_set_new(tj, "has_downloads",
+                            json_boolean(json_array_size(json_object_get(tj, "files")) > 0));
+    }
+
+    json_object_set_new(view, "share", json_pack("{s:o,s:o,s:s}",
+                        "title", s[SH_TITLE] ? json_string(s[SH_TITLE]) : json_null(),
+                        "expires_at", s[SH_EXPIRES]
+                            ? json_string(pds_iso8601(ctx->pool, atoll(s[SH_EXPIRES])))
+                            : json_null(),
+                        "url", pds_share_url(ctx, s[SH_TOKEN])));
+    json_object_set_new(view, "producer", producer);
+    json_object_set_new(view, "permissions", json_pack("{s:b,s:b,s:b}",
+                        "bounces", pds_category_permitted(s, PDS_CAT_BOUNCE),
+                        "stems", pds_category_permitted(s, PDS_CAT_STEM),
+                        "projects", pds_category_permitted(s, PDS_CAT_PROJECT)));
+    json_object_set_new(view, "featured", json_boolean(json_array_size(tracks) == 1));
+    json_object_set_new(view, "track_count", json_integer(json_array_size(tracks)));
+    json_object_set_new(view, "tracks", tracks);
+    json_decref(track_by_id);
+    page->view = pds_json_pool(ctx->pool, view);
+    *out = page;
+    return NULL;
+}
+
+pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,
+                            const char *file_id, const char *kind, const char *category)
+{
+    const char *args[6] = { share_id, track_id, file_id, kind, category,
+                            pds_db_i64(ctx->pool, ctx->now) };
+    if (pds_db_exec(ctx->db, "pds_event_insert", NULL, 6, args)) return pds_db_failed(ctx);
+    return NULL;
+}

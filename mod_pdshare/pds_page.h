@@ -1,0 +1,52 @@
+/* The public share page (SPEC §3): token lookup, the page model served as
+ * HTML and JSON, permission checks for play/file/zip, and counting. */
+#ifndef PDS_PAGE_H
+#define PDS_PAGE_H
+
+#include "pds_api.h"
+
+typedef enum {
+    PDS_SHARE_OK = 0, PDS_SHARE_NOT_FOUND, PDS_SHARE_EXPIRED, PDS_SHARE_REVOKED, PDS_SHARE_ERROR
+} pds_share_state_e;
+
+typedef struct {
+    const char *id;
+    const char *slot_id;         /* the track as shared (stats are kept per slot) */
+    const char *track_id;        /* the version shown */
+    int category;                /* pds_category_e */
+    const char *dropbox_path;
+    const char *name;
+    const char *format;
+    int permitted;
+} pds_page_file_t;
+
+typedef struct {
+    const char *track_id;        /* shown version */
+    const char *slot_id;
+    pds_page_file_t *preview;    /* best preview file, or NULL */
+} pds_page_track_t;
+
+typedef struct {
+    const char **share;          /* SHARE_COLS row */
+    json_t *view;                /* the page model: the .json variant and the template's data */
+    apr_hash_t *files;           /* file id -> pds_page_file_t */
+    apr_hash_t *tracks;          /* track id and slot id -> pds_page_track_t */
+} pds_page_t;
+
+/* Find a share by token; the token is checked in constant time. */
+pds_share_state_e pds_share_by_token(pds_ctx_t *ctx, const char *token, const char ***share);
+/* Build the page model of a live share. */
+pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **share, pds_page_t **page);
+/* Which permission a category needs: 0 bounces (with masters), 1 stems, 2 projects. */
+int pds_category_permitted(const char **share, int category);
+/* Zip route categories: "bounces", "stems", "projects" (singular accepted);
+ * answers the permission index, or -1. */
+int pds_zip_group(const char *name);
+/* Record a view, play or download; exact, one row per event. */
+pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,
+                            const char *file_id, const char *kind, const char *category);
+/* The producer's profile as JSON (display_name, avatar_url, header_url,
+ * theme, profile_url). */
+pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out);
+
+#endif

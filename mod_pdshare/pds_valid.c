@@ -1,0 +1,215 @@
+#include <string.h>
+#include <math.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+
+#include "pds_util.h"
+#include "pds_valid.h"
+
+static pds_err_t *bad(apr_pool_t *p, const char *name, const char *why)
+{
+    return pds_err(p, 400, "invalid_field", "%s: %s", name, why);
+}
+
+/* Fetch a field, telling absent from null. */
+static json_t *field(json_t *obj, const char *name, pds_presence_e *pr)
+{
+    json_t *v = obj ? json_object_get(obj, name) : NULL;
+    *pr = !v ? PDS_ABSENT : json_is_null(v) ? PDS_NULL : PDS_SET;
+    return v;
+}
+
+int pds_valid_text(const char *s, apr_size_t maxchars)
+{
+    apr_size_t chars = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (; *u; u++) {
+        if (*u < 0x20 || *u == 0x7f) return 0;
+        if ((*u & 0xc0) != 0x80) chars++;      /* count code points */
+    }
+    return chars <= maxchars;
+}
+
+pds_err_t *pds_field_text(apr_pool_t *p, json_t *obj, const char *name, apr_size_t maxchars,
+                          const char **out, pds_presence_e *pr)
+{
+    json_t *v = field(obj, name, pr);
+    if (*pr != PDS_SET) { *out = NULL; return NULL; }
+    if (!json_is_string(v)) return bad(p, name, "must be a string");
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return bad(p, name, "must not contain NUL characters");
+    if (!pds_valid_text(json_string_value(v), maxchars))
+        return bad(p, name, apr_psprintf(p, "must be at most %" APR_SIZE_T_FMT
+                                         " characters, without control characters", maxchars));
+    *out = apr_pstrdup(p, json_string_value(v));
+    return NULL;
+}
+
+int pds_valid_url(const char *s)
+{
+    const char *host;
+    if (!strncasecmp(s, "https://", 8)) host = s + 8;
+    else if (!strncasecmp(s, "http://", 7)) host = s + 7;
+    else return 0;
+    if (!*host || *host == '/' || strlen(s) > 2048) return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c == 0x7f || c == '"' || c == '\'' || c == '<' || c == '>'
+            || c == '\\' || c == '`') return 0;
+    }
+    return 1;
+}
+
+pds_err_t *pds_field_url(apr_pool_t *p, json_t *obj, const char *name,
+                         const char **out, pds_presence_e *pr)
+{
+    pds_err_t *e = pds_field_text(p, obj, name, 2048, out, pr);
+    if (e || *pr != PDS_SET) return e;
+    if (!**out) { *pr = PDS_NULL; *out = NULL; return NULL; }   /* "" clears */
+    if (!pds_valid_url(*out))
+        return bad(p, name, "must be an absolute http:// or https:// URL");
+    return NULL;
+}
+
+pds_err_t *pds_field_color(apr_pool_t *p, json_t *obj, const char *name,
+                           const char **out, pds_presence_e *pr)
+{
+    pds_err_t *e = pds_field_text(p, obj, name, 7, out, pr);
+    apr_size_t n;
+    if (e || *pr != PDS_SET) return e;
+    n = strlen(*out);
+    if ((*out)[0] != '#' || (n != 4 && n != 7) || strspn(*out + 1, "0123456789abcdefABCDEF") != n - 1)
+        return bad(p, name, "must be a colour like #1a2b3c or #abc");
+    return NULL;
+}
+
+pds_err_t *pds_field_alias(apr_pool_t *p, json_t *obj, const char *name,
+                           const char **out, pds_presence_e *pr)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    pds_err_t *e = pds_field_text(p, obj, name, 64, out, pr);
+    apr_size_t n;
+    if (e || *pr != PDS_SET) return e;
+    n = strlen(*out);
+    if (!n || strspn(*out, ok) != n || (*out)[0] == '.')
+        return bad(p, name, "must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with a dot");
+    return NULL;
+}
+
+pds_err_t *pds_field_email(apr_pool_t *p, json_t *obj, const char *name,
+                           const char **out, pds_presence_e *pr)
+{
+    pds_err_t *e = pds_field_text(p, obj, name, 254, out, pr);
+    const char *at, *s;
+    if (e || *pr != PDS_SET) return e;
+    if (!**out) { *pr = PDS_NULL; *out = NULL; return NULL; }
+    at = strchr(*out, '@');
+    if (!at || at == *out || !strchr(at, '.') || strchr(at + 1, '@') || at[1] == '.'
+        || (*out)[strlen(*out) - 1] == '.')
+        return bad(p, name, "must be an email address");
+    for (s = *out; *s; s++) {
+        if (*s == ' ' || *s == ',' || *s == ';' || *s == '<' || *s == '>' || *s == '"')
+            return bad(p, name, "must be an email address");
+    }
+    return NULL;
+}
+
+pds_err_t *pds_field_username(apr_pool_t *p, json_t *obj, const char *name,
+                              const char **out, pds_presence_e *pr)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-";
+    pds_err_t *e = pds_field_text(p, obj, name, 100, out, pr);
+    if (e || *pr != PDS_SET) return e;
+    if (!**out) { *pr = PDS_NULL; *out = NULL; return NULL; }
+    if (strspn(*out, ok) != strlen(*out))
+        return bad(p, name, "must be made of A-Z a-z 0-9 . _ @ -");
+    return NULL;
+}
+
+pds_err_t *pds_field_int(apr_pool_t *p, json_t *obj, const char *name, apr_int64_t min,
+                         apr_int64_t max, apr_int64_t *out, pds_presence_e *pr)
+{
+    json_t *v = field(obj, name, pr);
+    json_int_t i;
+    if (*pr != PDS_SET) return NULL;
+    if (!json_is_integer(v))
+        return bad(p, name, apr_psprintf(p, "must be a whole number from %" APR_INT64_T_FMT
+                                         " to %" APR_INT64_T_FMT, min, max));
+    i = json_integer_value(v);
+    if (i < min || i > max)
+        return bad(p, name, apr_psprintf(p, "must be from %" APR_INT64_T_FMT " to %"
+                                         APR_INT64_T_FMT, min, max));
+    *out = (apr_int64_t)i;
+    return NULL;
+}
+
+pds_err_t *pds_field_number(apr_pool_t *p, json_t *obj, const char *name, double min,
+                            double max, double *out, pds_presence_e *pr)
+{
+    json_t *v = field(obj, name, pr);
+    double d;
+    if (*pr != PDS_SET) return NULL;
+    if (!json_is_number(v)) return bad(p, name, "must be a number");
+    d = json_number_value(v);
+    if (!isfinite(d) || d < min || d > max)
+        return bad(p, name, apr_psprintf(p, "must be from %g to %g", min, max));
+    *out = d;
+    return NULL;
+}
+
+pds_err_t *pds_field_bool(apr_pool_t *p, json_t *obj, const char *name, int *out,
+                          pds_presence_e *pr)
+{
+    json_t *v = field(obj, name, pr);
+    if (*pr != PDS_SET) return NULL;
+    if (!json_is_boolean(v)) return bad(p, name, "must be true or false");
+    *out = json_is_true(v);
+    return NULL;
+}
+
+pds_err_t *pds_field_enum(apr_pool_t *p, json_t *obj, const char *name,
+                          const char *const *values, const char **out, pds_presence_e *pr)
+{
+    json_t *v = field(obj, name, pr);
+    const char *const *x;
+    const char *list = NULL;
+    if (*pr != PDS_SET) return NULL;
+    if (json_is_string(v)) {
+        for (x = values; *x; x++) {
+            if (!strcmp(*x, json_string_value(v))) { *out = *x; return NULL; }
+        }
+    }
+    for (x = values; *x; x++) list = list ? apr_pstrcat(p, list, ", ", *x, NULL) : *x;
+    return bad(p, name, apr_pstrcat(p, "must be one of ", list, NULL));
+}
+
+int pds_valid_file_name(const char *name)
+{
+    if (!name || !*name || !strcmp(name, ".") || !strcmp(name, "..")) return 0;
+    if (strchr(name, '/') || strchr(name, '\\')) return 0;
+    return pds_valid_text(name, 255);
+}
+
+int pds_valid_dropbox_path(const char *path)
+{
+    const char *seg;
+    if (!path || path[0] != '/' || strlen(path) > 1024 || strchr(path, '\\')) return 0;
+    if (!pds_valid_text(path, 1024)) return 0;
+    for (seg = path + 1; ; ) {
+        const char *end = strchr(seg, '/');
+        apr_size_t n = end ? (apr_size_t)(end - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        if (!end) break;
+        seg = end + 1;
+    }
+    return 1;
+}
+
+int pds_valid_id(const char *s)
+{
+    apr_size_t n;
+    if (!s) return 0;
+    n = strlen(s);
+    return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}

@@ -1,0 +1,43 @@
+/* Validation of producer-supplied JSON fields. Each getter answers NULL when
+ * the field is acceptable, else a 400 invalid_field error naming it. */
+#ifndef PDS_VALID_H
+#define PDS_VALID_H
+
+#include "pds.h"
+
+typedef enum { PDS_ABSENT = 0, PDS_NULL, PDS_SET } pds_presence_e;
+
+/* Single-line text: UTF-8, no control characters, at most maxchars. */
+pds_err_t *pds_field_text(apr_pool_t *p, json_t *obj, const char *name, apr_size_t maxchars,
+                          const char **out, pds_presence_e *pr);
+/* Absolute http:// or https:// URL without spaces or control characters. */
+pds_err_t *pds_field_url(apr_pool_t *p, json_t *obj, const char *name,
+                         const char **out, pds_presence_e *pr);
+pds_err_t *pds_field_color(apr_pool_t *p, json_t *obj, const char *name,
+                           const char **out, pds_presence_e *pr);
+pds_err_t *pds_field_alias(apr_pool_t *p, json_t *obj, const char *name,
+                           const char **out, pds_presence_e *pr);
+pds_err_t *pds_field_email(apr_pool_t *p, json_t *obj, const char *name,
+                           const char **out, pds_presence_e *pr);
+pds_err_t *pds_field_username(apr_pool_t *p, json_t *obj, const char *name,
+                              const char **out, pds_presence_e *pr);
+pds_err_t *pds_field_int(apr_pool_t *p, json_t *obj, const char *name, apr_int64_t min,
+                         apr_int64_t max, apr_int64_t *out, pds_presence_e *pr);
+pds_err_t *pds_field_number(apr_pool_t *p, json_t *obj, const char *name, double min,
+                            double max, double *out, pds_presence_e *pr);
+pds_err_t *pds_field_bool(apr_pool_t *p, json_t *obj, const char *name, int *out,
+                          pds_presence_e *pr);
+/* One of a NULL-terminated list of values. */
+pds_err_t *pds_field_enum(apr_pool_t *p, json_t *obj, const char *name,
+                          const char *const *values, const char **out, pds_presence_e *pr);
+/* A Dropbox path: "/" then segments; no "." or ".." segment, no control
+ * characters, no backslash, at most 1024 bytes. */
+int pds_valid_dropbox_path(const char *path);
+/* A file name: one path segment, no control characters, not "." or "..". */
+int pds_valid_file_name(const char *name);
+/* Text checks usable on their own. */
+int pds_valid_text(const char *s, apr_size_t maxchars);
+int pds_valid_url(const char *s);
+int pds_valid_id(const char *s);
+
+#endif
