@@ -126,21 +126,17 @@ int pdshare_api_handler(request_rec *r)
             return write_error(r, rc, "payload_too_large", "the body is larger than allowed");
         if (rc != OK)
             return write_error(r, HTTP_BAD_REQUEST, "invalid_json", "the body could not be read");
-        if (len == 0) {
-            body = pds_json_pool(r->pool, json_object());
-        }
-        else {
-            body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-            if (!body)
-                return write_error(r, HTTP_BAD_REQUEST, "invalid_json",
-                                   apr_psprintf(r->pool, "the body is not valid JSON (line %d,"
-                                                " column %d): %s", jerr.line, jerr.column,
-                                                jerr.text));
-            pds_json_pool(r->pool, body);
-            if (!json_is_object(body))
-                return write_error(r, HTTP_BAD_REQUEST, "invalid_json",
-                                   "the body must be a JSON object");
-        }
+        body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!body)
+            return write_error(r, HTTP_BAD_REQUEST, "invalid_json",
+                               len ? apr_psprintf(r->pool, "the body is not valid JSON (line %d,"
+                                                  " column %d): %s", jerr.line, jerr.column,
+                                                  jerr.text)
+                                   : "the body is empty; send a JSON object, {} at least");
+        pds_json_pool(r->pool, body);
+        if (!json_is_object(body))
+            return write_error(r, HTTP_BAD_REQUEST, "invalid_json",
+                               "the body must be a JSON object");
     }
     else {
         int rc = ap_discard_request_body(r);

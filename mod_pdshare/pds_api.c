@@ -272,7 +272,11 @@ static json_t *file_json(apr_pool_t *p, const char **r)
     return f;
 }
 
-static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
+/* A track's files or collaborators as {"<key>": [...]}, or, with `only`, the
+ * one row whose id is `only`. */
+static pds_err_t *track_children(pds_ctx_t *ctx, const char *track_id, const char *label,
+                                 json_t *(*to_json)(apr_pool_t *, const char **),
+                                 const char *key, const char *only, json_t **out)
 {
     const char **row;
     pds_rows_t *rs;
@@ -280,11 +284,18 @@ static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
     json_t *arr;
     int i;
     if ((e = track_row(ctx, track_id, &row))) return e;
-    if (SELECT(ctx->db, "pds_file_list", &rs, track_id, ctx->user)) return pds_db_failed(ctx);
+    if (SELECT(ctx->db, label, &rs, track_id, ctx->user)) return pds_db_failed(ctx);
+    for (i = 0; only && i < rs->rows->nelts; i++) {
+        if (!strcmp(PDS_ROW(rs, i)[0], only)) {
+            *out = to_json(ctx->pool, PDS_ROW(rs, i));
+            return NULL;
+        }
+    }
+    if (only) return pds_db_failed(ctx);   /* just written, yet not read back */
     arr = json_array();
     for (i = 0; i < rs->rows->nelts; i++)
-        json_array_append_new(arr, file_json(ctx->pool, PDS_ROW(rs, i)));
-    *out = wrap_list("files", arr);
+        json_array_append_new(arr, to_json(ctx->pool, PDS_ROW(rs, i)));
+    *out = wrap_list(key, arr);
     return NULL;
 }
 
@@ -294,8 +305,6 @@ static pds_err_t *file_register(pds_ctx_t *ctx, const char *track_id, json_t *bo
     pds_presence_e pr;
     apr_int64_t size = 0;
     pds_err_t *e;
-    pds_rows_t *rs;
-    int i;
 
     if ((e = track_row(ctx, track_id, &row))) return e;
     if ((e = pds_field_enum(ctx->pool, body, "category", categories, &cat, &pr))) return e;
@@ -321,49 +330,16 @@ static pds_err_t *file_register(pds_ctx_t *ctx, const char *track_id, json_t *bo
     if (EXEC(ctx->db, "pds_file_insert", NULL, id, track_id, ctx->user, cat, path, name, format,
              pr == PDS_SET ? pds_db_i64(ctx->pool, size) : NULL, now))
         return pds_db_failed(ctx);
-    if (SELECT(ctx->db, "pds_file_list", &rs, track_id, ctx->user)) return pds_db_failed(ctx);
-    for (i = 0; i < rs->rows->nelts; i++) {
-        if (!strcmp(PDS_ROW(rs, i)[0], id)) {
-            *out = file_json(ctx->pool, PDS_ROW(rs, i));
-            return NULL;
-        }
-    }
-    return pds_db_failed(ctx);
+    return track_children(ctx, track_id, "pds_file_list", file_json, "files", id, out);
 }
 
 /* ---------------------------------------------------------- collaborators */
 
-static json_t *collab_json(const char **r)
+static json_t *collab_json(apr_pool_t *p, const char **r)
 {
     return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", r[0], "track_id", r[1],
                      "name", r[2], "email", str_or_null(r[3]), "avatar_url", str_or_null(r[4]),
                      "role", str_or_null(r[5]), "username", str_or_null(r[6]));
-}
-
-static pds_err_t *collab_list(pds_ctx_t *ctx, const char *track_id, const char *only,
-                              json_t **out)
-{
-    const char **row;
-    pds_rows_t *rs;
-    pds_err_t *e;
-    json_t *arr;
-    int i;
-    if ((e = track_row(ctx, track_id, &row))) return e;
-    if (SELECT(ctx->db, "pds_collab_list", &rs, track_id, ctx->user)) return pds_db_failed(ctx);
-    arr = json_array();
-    for (i = 0; i < rs->rows->nelts; i++) {
-        if (only && strcmp(PDS_ROW(rs, i)[0], only)) continue;
-        json_array_append_new(arr, collab_json(PDS_ROW(rs, i)));
-    }
-    if (only) {
-        json_t *one = json_incref(json_array_get(arr, 0));
-        json_decref(arr);
-        if (!one) return pds_db_failed(ctx);
-        *out = one;
-        return NULL;
-    }
-    *out = wrap_list("collaborators", arr);
-    return NULL;
 }
 
 static pds_err_t *collab_add(pds_ctx_t *ctx, const char *track_id, json_t *body, json_t **out)
@@ -384,7 +360,7 @@ static pds_err_t *collab_add(pds_ctx_t *ctx, const char *track_id, json_t *body,
     if (EXEC(ctx->db, "pds_collab_insert", NULL, id, track_id, ctx->user, name, email, avatar,
              role, username, pds_db_i64(ctx->pool, ctx->now)))
         return pds_db_failed(ctx);
-    return collab_list(ctx, track_id, id, out);
+    return track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", id, out);
 }
 
 static pds_err_t *collab_delete(pds_ctx_t *ctx, const char *track_id, const char *cid)
@@ -590,6 +566,8 @@ pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out)
     json_t *v;
 
     if ((e = pds_field_text(ctx->pool, body, "bucket", 100, &bucket, &pr))) return e;
+    if (bucket && !*bucket)
+        return pds_err(ctx->pool, 400, "invalid_field", "bucket: must not be empty");
     if ((ids && !json_is_null(ids)) == (bucket != NULL))
         return pds_err(ctx->pool, 400, "invalid_field",
                        "track_ids: give either track_ids or bucket, not both");
@@ -607,6 +585,9 @@ pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out)
             e->message = apr_pstrcat(ctx->pool, "permissions.", e->message, NULL);
             return e;
         }
+        if (pbr == PDS_NULL || psr == PDS_NULL || ppr == PDS_NULL)
+            return pds_err(ctx->pool, 400, "invalid_field",
+                           "permissions: bounces, stems and projects must be true or false");
     }
 
     if (bucket) {
@@ -823,12 +804,14 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "files")) {
         ALLOW("GET, POST");
-        if (IS("GET")) *err = file_list(ctx, seg[1], res);
+        if (IS("GET")) *err = track_children(ctx, seg[1], "pds_file_list", file_json, "files", NULL, res);
         else if (!(*err = file_register(ctx, seg[1], body, res))) out->status = 201;
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators")) {
         ALLOW("GET, POST");
-        if (IS("GET")) *err = collab_list(ctx, seg[1], NULL, res);
+        if (IS("GET"))
+            *err = track_children(ctx, seg[1], "pds_collab_list", collab_json, "collaborators",
+                                  NULL, res);
         else if (!(*err = collab_add(ctx, seg[1], body, res))) out->status = 201;
     }
     else if (n == 4 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators")) {
