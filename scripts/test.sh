@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Build, run the unit tests (make check), then the integration tests (pytest
+# against a real httpd). Extra arguments go to pytest, e.g. scripts/test.sh -k share.
+# Exits non-zero when anything fails; the last line sums up both suites.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# Debian's python3, which has python3-pytest: not a pyenv or venv python on PATH.
+python=/usr/bin/python3
+
+say() { printf 'test: %s\n' "$*"; }
+
+scripts/build.sh
+
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
+
+# --- unit tests ---------------------------------------------------------------
+say "make check"
+unit_rc=0
+VERBOSE=yes make -j"${PDSHARE_MAKE_JOBS:-2}" check || unit_rc=$?
+
+# Count test cases: cmocka's own summaries in the automake test logs, else
+# automake's count of test programs.
+unit_pass=0 unit_fail=0 unit_skip=0 cmocka_seen=0
+while IFS= read -r -d '' trs; do
+    log=${trs%.trs}.log
+    [ -f "$log" ] || continue
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test.*/\1/p' "$log" | tail -n 1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test.*/\1/p' "$log" | tail -n 1)
+    s=$(sed -n 's/^\[  SKIPPED \] \([0-9]\+\) test.*/\1/p' "$log" | tail -n 1)
+    if [ -n "$p$f" ]; then
+        cmocka_seen=1
+        unit_pass=$((unit_pass + ${p:-0}))
+        unit_fail=$((unit_fail + ${f:-0}))
+        unit_skip=$((unit_skip + ${s:-0}))
+    else
+        # A program that printed no cmocka summary (crashed, or not cmocka).
+        case "$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)" in
+            PASS|XFAIL) unit_pass=$((unit_pass + 1)) ;;
+            SKIP) unit_skip=$((unit_skip + 1)) ;;
+            *) unit_fail=$((unit_fail + 1)) ;;
+        esac
+    fi
+done < <(find . -name '*.trs' -newer "$logdir" -print0 2>/dev/null)
+if [ "$unit_rc" -ne 0 ] && [ "$unit_fail" -eq 0 ]; then
+    unit_fail=1 # make check failed before or outside the test programs
+fi
+[ "$cmocka_seen" = 1 ] || say "(no cmocka summaries found: unit counts are test programs)"
+
+# --- integration tests --------------------------------------------------------
+py_rc=0 py_pass=0 py_fail=0 py_skip=0 py_note=""
+if [ -z "$(find tests -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | head -n 1)" ]; then
+    py_note="no pytest files under tests/"
+    say "$py_note"
+else
+    say "$python -m pytest tests/ -q $*"
+    "$python" -m pytest tests/ -q "$@" 2>&1 | tee "$logdir/pytest.out" || py_rc=${PIPESTATUS[0]}
+    # pytest's closing line, e.g. "3 failed, 40 passed, 2 skipped, 1 error in 9.1s"
+    last=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' \
+        "$logdir/pytest.out" | tail -n 1 || true)
+    count() { sed -n "s/.*\\b\\([0-9]\\+\\) $1\\b.*/\\1/p" <<<"$last" | head -n 1; }
+    py_pass=$(( $(count passed || true) + $(count xfailed || true) + 0 ))
+    py_fail=$(( $(count failed || true) + $(count 'errors\?' || true) + $(count xpassed || true) + 0 ))
+    py_skip=$(( $(count skipped || true) + 0 ))
+    case "$py_rc" in
+        0) ;;
+        5) py_rc=0; py_note="pytest collected no tests" ;; # not a failure of the code
+        *) [ "$py_fail" -gt 0 ] || py_fail=1 ;;
+    esac
+fi
+
+total_pass=$((unit_pass + py_pass))
+total_fail=$((unit_fail + py_fail))
+total_skip=$((unit_skip + py_skip))
+echo
+say "unit: $unit_pass passed, $unit_fail failed (make check exit $unit_rc)"
+say "pytest: $py_pass passed, $py_fail failed, $py_skip skipped${py_note:+ ($py_note)}"
+echo "summary: $total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]
