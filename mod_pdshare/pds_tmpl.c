@@ -50,6 +50,23 @@ static const char **split_name(apr_pool_t *p, const char *name)
     return (const char **)a->elts;
 }
 
+/* Find a two-character marker in [s, end): the text need not be NUL-terminated. */
+static const char *find2(const char *s, const char *end, char a, char b)
+{
+    for (; s + 1 < end; s++) if (s[0] == a && s[1] == b) return s;
+    return NULL;
+}
+
+/* A tag name: "." alone, or dot-separated non-empty parts. */
+static int good_name(const char *name)
+{
+    apr_size_t n = strlen(name);
+    if (!strcmp(name, ".")) return 1;
+    if (!n || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+        return 0;
+    return name[0] != '.' && name[n - 1] != '.' && !strstr(name, "..");
+}
+
 static int line_of(const char *start, const char *at)
 {
     int line = 1;
@@ -69,11 +86,11 @@ const char *pds_tmpl_add(pds_tmpl_set_t *set, const char *name, const char *text
     stack[0] = &root;
     tail[0] = &root.children;
     while (s < end) {
-        const char *open = strstr(s, "{{");
+        const char *open = find2(s, end, '{', '{');
         const char *close, *tag, *tag_end;
         node_t *n;
         char sigil;
-        if (!open || open >= end) open = end;
+        if (!open) open = end;
         if (open > s) {
             n = apr_pcalloc(p, sizeof(*n));
             n->kind = N_TEXT;
@@ -83,8 +100,8 @@ const char *pds_tmpl_add(pds_tmpl_set_t *set, const char *name, const char *text
             tail[depth] = &n->next;
         }
         if (open == end) break;
-        close = strstr(open + 2, "}}");
-        if (!close || close > end)
+        close = find2(open + 2, end, '}', '}');
+        if (!close)
             return apr_psprintf(p, "%s line %d: '{{' without '}}'", name, line_of(text, open));
         tag = open + 2;
         sigil = *tag;
@@ -102,8 +119,7 @@ const char *pds_tmpl_add(pds_tmpl_set_t *set, const char *name, const char *text
             return apr_psprintf(p, "%s line %d: empty tag", name, line_of(text, open));
         {
             const char *tname = apr_pstrndup(p, tag, tag_end - tag);
-            if (strspn(tname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-                != strlen(tname))
+            if (!good_name(tname))
                 return apr_psprintf(p, "%s line %d: bad tag name '%s'", name,
                                     line_of(text, open), tname);
             if (sigil == '/') {

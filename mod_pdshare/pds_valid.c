@@ -25,6 +25,7 @@ int pds_valid_text(const char *s, apr_size_t maxchars)
     const unsigned char *u = (const unsigned char *)s;
     for (; *u; u++) {
         if (*u < 0x20 || *u == 0x7f) return 0;
+        if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) return 0;     /* C1 controls */
         if ((*u & 0xc0) != 0x80) chars++;      /* count code points */
     }
     return chars <= maxchars;
