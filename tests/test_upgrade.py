@@ -1,0 +1,65 @@
+"""A database made by the first schema version is upgraded in place by this build.
+
+tests/data/pdshare-v1.sql is a dump of a database that `pdsharectl migrate 1` made,
+with data; it is never edited. The current build must open it, migrate it to the
+latest version, and keep serving what it held."""
+
+import sqlite3
+from pathlib import Path
+
+from pdshare_harness import REPO
+
+V1_DUMP = Path(__file__).resolve().parent / "data" / "pdshare-v1.sql"
+
+
+def _load_v1(path):
+    conn = sqlite3.connect(str(path))
+    conn.executescript(V1_DUMP.read_text())
+    conn.close()
+    conn = sqlite3.connect(str(path))
+    assert conn.execute("SELECT version FROM pds_schema_version").fetchone() == (1,)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'pds_notifications'").fetchone() is None
+    conn.close()
+
+
+def test_v1_database_is_upgraded_in_place(httpd_factory):
+    h = httpd_factory(start=False)
+    _load_v1(h.db_path)
+    h.start()
+    alice = h.api("alice")
+
+    # The data the old schema held is served as before.
+    tracks = alice.get("/tracks").json()["tracks"]
+    assert [t["title"] for t in tracks] == ["Old Song"]
+    assert tracks[0]["bpm"] == 120 and tracks[0]["key"] == "A minor"
+    assert alice.get("/profile").json()["display_name"] == "Alice From V1"
+    share = alice.get("/shares/s00000000000000v1").json()
+    assert share["views"] == 2
+    assert share["downloads_by_type"]["master"] == 1
+    page = h.public("/s/v1v1v1v1v1AAAAAAAAAAAAAAAAAAAAAA")
+    assert page.status_code == 200
+    assert "Old Song" in page.text and "Veteran Vocalist" in page.text
+
+    # What the new version added works on the upgraded file.
+    assert alice.get("/notifications").json() == {"notifications": []}
+    with h.db() as conn:
+        assert conn.execute("SELECT version FROM pds_schema_version").fetchall() == [(3,)]
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"pds_events_share", "pds_tracks_group", "pds_notifications_user"} <= indexes
+
+    # The view just served was counted on top of the old ones.
+    assert alice.get("/shares/s00000000000000v1").json()["views"] == 3
+
+
+def test_pdsharectl_migrates_v1_to_latest(tmp_path):
+    import subprocess
+    db = tmp_path / "old.db"
+    _load_v1(db)
+    ctl = str(REPO / "mod_pdshare" / "pdsharectl")
+    out = subprocess.run([ctl, "-p", str(db), "migrate"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "schema version 3" in out.stdout
+    out = subprocess.run([ctl, "-p", str(db), "shares", "stats", "alice", "s00000000000000v1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert '"views": 2' in out.stdout
