@@ -1,0 +1,566 @@
+"""A real httpd with mod_pdshare loaded from the build tree, for the pytest suite.
+
+Modeled on mod_md's test/pyhttpd: every server gets a fresh directory holding its
+httpd.conf, error log, pid file, htpasswd and SQLite database, listens on a free
+loopback port, and is started and stopped through httpd itself. Only processes this
+harness started are ever signalled, and only by their pid.
+"""
+
+import calendar
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
+
+# Modules the base config needs, in load order; the ones compiled into the
+# httpd binary (Debian: log_config, unixd, ...) are not loaded again.
+NEEDED_MODULES = [
+    ("mpm_event_module", "mod_mpm_event"),
+    ("unixd_module", "mod_unixd"),
+    ("log_config_module", "mod_log_config"),
+    ("authz_core_module", "mod_authz_core"),
+    ("authn_core_module", "mod_authn_core"),
+    ("authn_file_module", "mod_authn_file"),
+    ("auth_basic_module", "mod_auth_basic"),
+    ("authz_user_module", "mod_authz_user"),
+    ("authz_host_module", "mod_authz_host"),
+    ("dbd_module", "mod_dbd"),
+    ("mime_module", "mod_mime"),
+    ("alias_module", "mod_alias"),
+]
+
+# httpd 2.4 error log line: "[Sun Nov 22 12:00:00.123456 2026] [module:level] [pid ...] ..."
+LOG_LEVEL_RE = re.compile(r"^\[[^\]]*\] \[(?P<module>[^:\]]*):(?P<level>[a-z0-9]+)\]")
+BAD_LEVELS = {"warn", "error", "crit", "alert", "emerg"}
+# httpd's own notices that say nothing about the module under test.
+HARMLESS_LOG = [
+    r"AH00558",  # could not reliably determine the server's FQDN
+]
+
+
+class BuildMissing(Exception):
+    pass
+
+
+def module_path():
+    path = os.environ.get("PDSHARE_MODULE") or str(REPO / "mod_pdshare" / ".libs" / "mod_pdshare.so")
+    if not os.path.isfile(path):
+        raise BuildMissing(
+            f"mod_pdshare not found at {path}: build first: make "
+            "(or set PDSHARE_MODULE to the built mod_pdshare.so)")
+    return path
+
+
+def httpd_bin():
+    return os.environ.get("PDSHARE_HTTPD") or "/usr/sbin/apache2"
+
+
+_cache = {}
+
+
+def libexecdir():
+    if "libexecdir" not in _cache:
+        d = None
+        for apxs in ("apxs", "apxs2", "/usr/bin/apxs"):
+            try:
+                out = subprocess.run([apxs, "-q", "LIBEXECDIR"], capture_output=True,
+                                     text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if out.returncode == 0 and out.stdout.strip():
+                d = out.stdout.strip()
+                break
+        _cache["libexecdir"] = d or "/usr/lib/apache2/modules"
+    return _cache["libexecdir"]
+
+
+def static_modules():
+    """Names like 'mod_unixd' of the modules compiled into the httpd binary."""
+    if "static" not in _cache:
+        out = subprocess.run([httpd_bin(), "-l"], capture_output=True, text=True, timeout=30)
+        _cache["static"] = {m[:-2] for m in re.findall(r"\b(mod_\w+\.c)\b", out.stdout)}
+    return _cache["static"]
+
+
+def load_module_lines():
+    lines = []
+    static = static_modules()
+    for name, base in NEEDED_MODULES:
+        if base in static:
+            continue
+        so = os.path.join(libexecdir(), base + ".so")
+        if not os.path.isfile(so):
+            raise RuntimeError(f"httpd module {so} is missing (needed by the test config)")
+        lines.append(f"LoadModule {name} {so}")
+    return lines
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def chown_tree(path, user="www-data"):
+    """Give the tree to the user httpd's children run as (only when we are root)."""
+    if not is_root():
+        return
+    for root, dirs, files in os.walk(path):
+        shutil.chown(root, user, user)
+        for f in files:
+            try:
+                shutil.chown(os.path.join(root, f), user, user)
+            except FileNotFoundError:
+                pass
+
+
+def port_answers(port, timeout=0.2):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Api:
+    """Owner API client for one user (or for nobody) against a location of the server."""
+
+    def __init__(self, base, auth=None):
+        self.base = base.rstrip("/")
+        self.auth = auth
+        self.session = requests.Session()
+
+    def url(self, path):
+        return self.base + (path if path.startswith("/") else "/" + path)
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", 30)
+        kw.setdefault("allow_redirects", False)
+        if self.auth:
+            kw.setdefault("auth", self.auth)
+        return self.session.request(method, self.url(path), **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    # Shortcuts that assert success, for test set-up.
+    def create_track(self, **fields):
+        fields.setdefault("title", "Untitled")
+        r = self.post("/tracks", json=fields)
+        assert r.status_code == 201, f"POST /tracks {fields!r}: {r.status_code} {r.text}"
+        return r.json()
+
+    def create_file(self, track_id, **fields):
+        fields.setdefault("category", "bounce")
+        fields.setdefault("name", f"{fields['category']}.wav")
+        fields.setdefault("dropbox_path", "/PRODUCER-DASHBOARD/bounces/" + fields["name"])
+        r = self.post(f"/tracks/{track_id}/files", json=fields)
+        assert r.status_code == 201, f"POST files {fields!r}: {r.status_code} {r.text}"
+        return r.json()
+
+    def create_collaborator(self, track_id, **fields):
+        fields.setdefault("name", "Someone")
+        r = self.post(f"/tracks/{track_id}/collaborators", json=fields)
+        assert r.status_code == 201, f"POST collaborators {fields!r}: {r.status_code} {r.text}"
+        return r.json()
+
+    def create_share(self, **fields):
+        r = self.post("/shares", json=fields)
+        assert r.status_code == 201, f"POST /shares {fields!r}: {r.status_code} {r.text}"
+        return r.json()
+
+    def set_profile(self, **fields):
+        r = self.put("/profile", json=fields)
+        assert r.status_code == 200, f"PUT /profile {fields!r}: {r.status_code} {r.text}"
+        return r.json()
+
+
+class Httpd:
+    """One httpd instance in its own directory."""
+
+    def __init__(self, extra=(), name="pdshare", base_url=True):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"pdshare-{name}-"))
+        self.port = free_port()
+        self.extra = list(extra)
+        self.conf_path = self.dir / "httpd.conf"
+        self.error_log = self.dir / "error.log"
+        self.pid_file = self.dir / "httpd.pid"
+        self.db_path = self.dir / "pdshare.db"
+        self.htpasswd = self.dir / "htpasswd"
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.with_base_url = base_url
+        self.started = False
+        self.pid = None
+        self._log_offset = 0
+        (self.dir / "docroot").mkdir()
+        self._write_htpasswd()
+
+    # --- set-up -------------------------------------------------------------------
+    def _write_htpasswd(self):
+        first = True
+        for user, pw in USERS.items():
+            args = ["htpasswd", "-b", "-B"] + (["-c"] if first else []) + [str(self.htpasswd), user, pw]
+            out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, f"htpasswd failed: {out.stderr}"
+            first = False
+
+    def config_text(self, module=None, extra=None):
+        module = module or module_path()
+        extra = self.extra if extra is None else list(extra)
+        tmp = self.dir
+        lines = [
+            "ServerName 127.0.0.1",
+            f"ServerRoot {tmp}",
+            f"DefaultRuntimeDir {tmp}",
+            f"DocumentRoot {tmp}/docroot",
+            f"Listen 127.0.0.1:{self.port}",
+            f"PidFile {tmp}/httpd.pid",
+            f"ErrorLog {tmp}/error.log",
+            "LogLevel info",
+        ]
+        lines += load_module_lines()
+        if os.path.exists("/etc/mime.types"):
+            lines.append("TypesConfig /etc/mime.types")
+        else:
+            (tmp / "mime.types").touch()
+            lines.append(f"TypesConfig {tmp}/mime.types")
+        if is_root():
+            lines += ["User www-data", "Group www-data"]
+        lines += [
+            "StartServers 2",
+            "ServerLimit 8",
+            "ThreadsPerChild 25",
+            "ThreadLimit 25",
+            "MaxRequestWorkers 100",
+            "MinSpareThreads 25",
+            "MaxSpareThreads 100",
+            "ListenBacklog 511",
+            "DBDriver sqlite3",
+            f"DBDParams {tmp}/pdshare.db",
+            f"LoadModule pdshare_module {module}",
+            f"PDShareHtdocs {REPO}/htdocs",
+        ]
+        if self.with_base_url:
+            lines.append(f"PDShareBaseURL {self.base_url}")
+        lines += [
+            "<Location /s>",
+            "  SetHandler pdshare",
+            "</Location>",
+            "<Location /pd/api>",
+            "  SetHandler pdshare-api",
+            "  AuthType Basic",
+            "  AuthName pdshare",
+            f"  AuthUserFile {tmp}/htpasswd",
+            "  Require valid-user",
+            "</Location>",
+            "<Location /pd/noauth>",
+            "  SetHandler pdshare-api",
+            "</Location>",
+        ]
+        lines += extra
+        return "\n".join(lines) + "\n"
+
+    def write_config(self, extra=None):
+        self.conf_path.write_text(self.config_text(extra=extra))
+        chown_tree(self.dir)
+
+    # --- start / stop -------------------------------------------------------------
+    def start(self, timeout=20):
+        """Start with `-k start` and wait until the port answers; fail loudly otherwise."""
+        self.write_config()
+        out = subprocess.run([httpd_bin(), "-f", str(self.conf_path), "-k", "start"],
+                             capture_output=True, text=True, timeout=60)
+        output = out.stdout + out.stderr
+        if out.returncode != 0:
+            raise AssertionError(
+                f"httpd did not start (exit {out.returncode}):\n{output}\n"
+                f"error.log:\n{self.read_error_log()}")
+        self.started = True
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.pid is None and self.pid_file.exists():
+                try:
+                    self.pid = int(self.pid_file.read_text().strip())
+                except ValueError:
+                    pass
+            if self.pid is not None and port_answers(self.port):
+                # a request that reaches the module proves the children are up
+                try:
+                    requests.get(self.base_url + "/pd/noauth/", timeout=5)
+                    return output
+                except requests.RequestException:
+                    pass
+            if self.pid is not None and not pid_alive(self.pid):
+                break
+            time.sleep(0.05)
+        self.started = False
+        raise AssertionError(
+            f"httpd did not come up on port {self.port}:\n{output}\n"
+            f"error.log:\n{self.read_error_log()}")
+
+    def stop(self, timeout=20):
+        if not self.started:
+            return
+        self.started = False
+        pid = self.pid
+        subprocess.run([httpd_bin(), "-f", str(self.conf_path), "-k", "stop"],
+                       capture_output=True, text=True, timeout=60)
+        deadline = time.time() + timeout
+        while pid and pid_alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+        if pid and pid_alive(pid):
+            # the parent we started did not go: end it by its pid
+            os.kill(pid, signal.SIGKILL)
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("PDSHARE_KEEP_TMP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_expect_fail(self, timeout=15):
+        """Run httpd in the foreground with the config; it must exit non-zero.
+
+        Returns (exit code, stdout+stderr, error.log text). The foreground run also
+        catches a failure in the second configuration pass (after -k start would
+        already have detached). If httpd comes up instead, it is stopped by the pid of
+        the process we started and an AssertionError says so.
+        """
+        self.write_config()
+        proc = subprocess.Popen([httpd_bin(), "-f", str(self.conf_path), "-DFOREGROUND"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                if proc.poll() is not None:
+                    break
+                if port_answers(self.port):
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+                    out = proc.stdout.read()
+                    raise AssertionError(
+                        f"httpd started although it should not have:\n{out}\n"
+                        f"error.log:\n{self.read_error_log()}")
+                time.sleep(0.05)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("httpd neither started nor exited within "
+                                     f"{timeout}s:\n{proc.stdout.read()}")
+            return proc.returncode, proc.stdout.read(), self.read_error_log()
+        finally:
+            if proc.stdout:
+                proc.stdout.close()
+
+    # --- logs ---------------------------------------------------------------------
+    def read_error_log(self):
+        try:
+            return self.error_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def new_log_lines(self):
+        """Lines written since the last call (from the start on the first call)."""
+        try:
+            with open(self.error_log, "r", errors="replace") as f:
+                f.seek(self._log_offset)
+                text = f.read()
+                self._log_offset = f.tell()
+        except FileNotFoundError:
+            return []
+        return text.splitlines()
+
+    def unexpected_log_lines(self, allowed=(), lines=None):
+        """Lines at warn or worse that no allowed pattern matches."""
+        patterns = [re.compile(p) for p in list(HARMLESS_LOG) + list(allowed)]
+        bad = []
+        if lines is None:
+            lines = self.new_log_lines()
+        for line in lines:
+            m = LOG_LEVEL_RE.match(line)
+            if not m or m.group("level") not in BAD_LEVELS:
+                continue
+            if any(p.search(line) for p in patterns):
+                continue
+            bad.append(line)
+        return bad
+
+    def all_unexpected_log_lines(self, allowed=()):
+        return self.unexpected_log_lines(allowed, lines=self.read_error_log().splitlines())
+
+    # --- clients ------------------------------------------------------------------
+    def api(self, user=None, location="/pd/api"):
+        auth = (user, USERS[user]) if user else None
+        return Api(self.base_url + location, auth)
+
+    def noauth(self):
+        return Api(self.base_url + "/pd/noauth")
+
+    def public(self, path, method="GET", **kw):
+        kw.setdefault("timeout", 30)
+        kw.setdefault("allow_redirects", False)
+        if not path.startswith("/"):
+            path = "/" + path
+        if not path.startswith("/s/") and path != "/s":
+            path = "/s/" + path.lstrip("/")
+        return requests.request(method, self.base_url + path, **kw)
+
+    def db(self):
+        return DB(self)
+
+
+class DB:
+    """A sqlite3 connection to the module's database, used as a context manager.
+
+    Files the connection may create (journal, WAL) are given back to www-data after.
+    """
+
+    def __init__(self, httpd):
+        self.httpd = httpd
+        self.conn = None
+
+    def __enter__(self):
+        assert self.httpd.db_path.exists(), f"no database at {self.httpd.db_path}"
+        self.conn = sqlite3.connect(str(self.httpd.db_path), timeout=15)
+        return self.conn
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.conn.commit()
+        self.conn.close()
+        chown_tree(self.httpd.dir)
+        return False
+
+
+# --- assertion helpers ------------------------------------------------------------
+
+ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,}$")
+
+
+def assert_json(r, status):
+    assert r.status_code == status, f"{r.request.method} {r.url}: want {status}, got {r.status_code}: {r.text[:2000]}"
+    ctype = r.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip() == "application/json", f"Content-Type {ctype!r}: {r.text[:500]}"
+    return r.json()
+
+
+def assert_error(r, status, code, field=None):
+    """An error answer: the status, {"error": {"code", "message"}}; message names the field."""
+    body = assert_json(r, status)
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+    err = body["error"]
+    assert err.get("code") == code, f"{r.request.method} {r.url}: want code {code}, got {err}"
+    assert isinstance(err.get("message"), str) and err["message"], err
+    if field is not None:
+        assert field in err["message"], f"message does not name {field!r}: {err['message']!r}"
+    return err
+
+
+def is_iso(value):
+    return isinstance(value, str) and bool(ISO_RE.match(value))
+
+
+def iso_to_epoch(value):
+    return calendar.timegm(time.strptime(value, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+_NAMED = {"<": ["&lt;"], ">": ["&gt;"], "&": ["&amp;"], '"': ["&quot;"], "'": ["&apos;"],
+          "=": ["&equals;"], "/": ["&sol;"], "`": ["&grave;"]}
+
+
+def escaped_re(text):
+    """A regex matching `text` as HTML-escaped: <, &, " and ' always as entities, any
+    other character either as itself or as an entity (&#61;, &#x3d;, &equals;)."""
+    parts = []
+    for ch in text:
+        alts = [re.escape(e) for e in _NAMED.get(ch, [])]
+        alts += [f"&#0*{ord(ch)};", f"&#[xX]0*{ord(ch):x};"]
+        if ch not in "<&\"'":
+            alts.insert(0, re.escape(ch))
+        parts.append("(?:" + "|".join(alts) + ")")
+    return re.compile("".join(parts), re.IGNORECASE)
+
+
+def visible_text(page):
+    """The page with tags removed and entities decoded (for 'the page says ...')."""
+    no_tags = re.sub(r"<script\b.*?</script>|<style\b.*?</style>", " ", page, flags=re.S | re.I)
+    no_tags = re.sub(r"<[^>]+>", " ", no_tags)
+    return re.sub(r"\s+", " ", html.unescape(no_tags))
+
+
+def dumps(obj):
+    return json.dumps(obj)
+
+
+def start_memcached():
+    """A memcached on a free loopback port; returns (process, port). Fails if it cannot."""
+    exe = shutil.which("memcached") or "/usr/bin/memcached"
+    assert os.path.exists(exe), "memcached is not installed (apt-get install memcached)"
+    port = free_port()
+    args = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16"]
+    if is_root():
+        args += ["-u", "nobody"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"memcached exited: {proc.stderr.read().decode(errors='replace')}")
+        if port_answers(port):
+            return proc, port
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise AssertionError("memcached did not come up")
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
