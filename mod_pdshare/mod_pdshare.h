@@ -14,6 +14,9 @@
 #include "pds.h"
 #include "pds_api.h"
 #include "pds_tmpl.h"
+#include "pds_dropbox.h"
+#include "pds_cache.h"
+#include "pds_connect.h"
 
 #ifndef PDSHARE_DECLARING_MODULE
 APLOG_USE_MODULE(pdshare);
@@ -49,9 +52,12 @@ typedef struct {
     const char *smtp_url;
     const char *mail_from;
     const char *share_path;
-    /* Derived in post_config. */
+    /* Derived in post_config (and child_init for the in-process cache). */
     pds_tmpl_set_t *templates;
     pds_settings_t settings;
+    pds_dbx_conf_t dbx;
+    int dbx_enabled;
+    pds_cache_t *cache;                   /* temporary links */
 } pdshare_srv_conf;
 
 /* Defaults (SPEC §2). */
@@ -71,6 +77,8 @@ void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *pdshare_merge_srv_conf(apr_pool_t *p, void *base, void *add);
 /* Checks that need the whole configuration; logs and answers !OK to stop httpd. */
 int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+/* Per child: the in-process link cache where no memcache is configured. */
+void pdshare_child_init(apr_pool_t *pchild, server_rec *s);
 
 int pdshare_api_handler(request_rec *r);
 int pdshare_public_handler(request_rec *r);
@@ -80,6 +88,8 @@ pdshare_srv_conf *pdshare_srv(server_rec *s);
 /* The request's path below the handler's <Location>, starting with "/";
  * NULL when the request is not below it. */
 const char *pdshare_route_path(request_rec *r);
+/* The URL path of the handler's <Location>. */
+const char *pdshare_location(request_rec *r);
 /* A library context for this request, with mod_dbd's connection; NULL and
  * a logged error when the database cannot be had. */
 pds_ctx_t *pdshare_ctx(request_rec *r, const char *user);

@@ -148,9 +148,11 @@ int pdshare_api_handler(request_rec *r)
                            "the database is not available; try again shortly");
     pds_api_handle(ctx, r->method, path, r->args, body, &reply);
     if (reply.allow) apr_table_setn(r->err_headers_out, "Allow", reply.allow);
-    if (reply.status >= 500 && reply.log)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00020: %s %s answered %d: %s",
-                      r->method, path, reply.status, reply.log);
+    if (reply.location) apr_table_setn(r->headers_out, "Location", reply.location);
+    if (reply.log)
+        ap_log_rerror(APLOG_MARK, reply.status >= 500 ? APLOG_ERR : APLOG_INFO, 0, r,
+                      "PDS00020: %s %s answered %d: %s", r->method, path, reply.status,
+                      reply.log);
     if (reply.status == HTTP_SERVICE_UNAVAILABLE)
         apr_table_setn(r->err_headers_out, "Retry-After", "30");
     return write_json(r, reply.status, reply.body);

@@ -399,6 +399,10 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     apr_hash_t *template_sets = apr_hash_make(ptemp);
     server_rec *sp;
 
+    if (pds_http_global_init() != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PDS00007: libcurl failed to initialise");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (!pdshare_dbd_available()) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PDS00001: mod_pdshare needs mod_dbd: "
                      "add 'LoadModule dbd_module modules/mod_dbd.so' (Debian: a2enmod dbd) "
@@ -422,11 +426,32 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         if (!c->share_path) c->share_path = PDS_DEFAULT_SHARE_PATH;
         c->settings.share_path = c->share_path;
         c->settings.max_tracks = c->max_tracks;
+        c->settings.dropbox_root = c->dropbox_root;
 
         if (c->app_key && (!c->data_key || !c->app_secret)) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, "PDS00002: PDShareDropboxAppKey is set, "
                          "so PDShareDataKeyFile and PDShareDropboxAppSecretFile are required");
             return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (c->app_key) {
+            c->dbx_enabled = 1;
+            c->dbx.api_url = c->api_url;
+            c->dbx.content_url = c->content_url;
+            c->dbx.authorize_url = c->authorize_url;
+            c->dbx.app_key = c->app_key;
+            c->dbx.app_secret = c->app_secret;
+            c->dbx.connect_timeout = c->connect_timeout;
+            c->dbx.total_timeout = c->total_timeout;
+        }
+        if (c->memcache && !c->cache) {
+            int threads = 0;
+            const char *why = NULL;
+            ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+            if (pds_cache_memcache(pconf, c->memcache, threads > 0 ? threads : 1, &c->cache,
+                                   &why) != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, "PDS00006: PDShareMemcache: %s", why);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
         if (c->smtp_url && !c->mail_from) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp,
@@ -451,4 +476,20 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         }
     }
     return OK;
+}
+
+void pdshare_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    pds_cache_t *local = NULL;
+    server_rec *sp;
+    for (sp = s; sp; sp = sp->next) {
+        pdshare_srv_conf *c = ap_get_module_config(sp->module_config, &pdshare_module);
+        if (c->cache) continue;
+        if (!local && pds_cache_inproc(pchild, 10000, &local) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, "PDS00008: cannot create the in-process"
+                         " link cache; every download will ask Dropbox for a link");
+            return;
+        }
+        c->cache = local;
+    }
 }

@@ -4,10 +4,13 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
+#include <apr_lib.h>
 
 #include "mod_pdshare.h"
 #include "pds_util.h"
 #include "pds_page.h"
+#include "pds_crypto.h"
+#include <util_filter.h>
 
 typedef enum { R_PAGE, R_JSON, R_PLAY, R_FILE, R_ZIP, R_ASSET, R_NONE } route_e;
 
@@ -152,6 +155,219 @@ static int send_asset(request_rec *r, const char *name)
     return OK;
 }
 
+/* A Dropbox problem for a visitor: 503 with Retry-After, and one log line
+ * with the detail (never a token). */
+static int send_dropbox_unavailable(request_rec *r, const char *nonce, pds_ctx_t *ctx,
+                                    const pds_err_t *e, int retry_after, json_t *producer)
+{
+    const char *why = ctx->dbx->why ? ctx->dbx->why : e ? e->message : "no detail";
+    /* Not configured or not connected is a state, not an incident. */
+    int level = e && (!strcmp(e->code, "dropbox_not_configured")
+                      || !strcmp(e->code, "not_connected")) ? APLOG_INFO : APLOG_WARNING;
+    ap_log_rerror(APLOG_MARK, level, 0, r, "PDS00040: download unavailable: %s", why);
+    send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                "Downloads are unavailable right now",
+                "The producer's files cannot be reached at the moment. "
+                "Please try again in a few minutes.", producer);
+    apr_table_setn(r->err_headers_out, "Retry-After",
+                   apr_itoa(r->pool, retry_after > 0 ? retry_after : 60));
+    return OK;
+}
+
+typedef struct {
+    pds_dbx_env_t *env;
+    pds_dbx_session_t *session;
+    const char *path;
+    int ttl;
+    pds_dbx_res_t res;
+} link_fill_t;
+
+/* Ask Dropbox for a temporary link (on a cache miss). */
+static apr_status_t fill_link(void *baton, apr_pool_t *p, const char **val, int *ttl)
+{
+    link_fill_t *f = baton;
+    json_t *arg = pds_json_pool(p, json_pack("{s:s}", "path", f->path));
+    const char *link;
+    if (pds_dbx_session_rpc(f->env, f->session, "files/get_temporary_link", arg, &f->res)
+        != APR_SUCCESS)
+        return APR_EGENERAL;
+    link = json_string_value(json_object_get(f->res.result, "link"));
+    if (!link || (strncmp(link, "https://", 8) && strncmp(link, "http://", 7))) {
+        f->res.why = "files/get_temporary_link: the answer holds no link";
+        f->res.retry_after = 0;
+        return APR_EGENERAL;
+    }
+    *val = link;
+    *ttl = f->ttl;
+    return APR_SUCCESS;
+}
+
+static void log_cache_outage(request_rec *r, const pds_cache_trace_t *t)
+{
+    static volatile int in_outage;
+    if (t->outage && !in_outage) {
+        in_outage = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00041: link cache down (%s): "
+                      "links come straight from Dropbox until it is back", t->outage_why);
+    }
+    else if (!t->outage && in_outage) {
+        in_outage = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "PDS00042: link cache is back");
+    }
+}
+
+/* play and files: a temporary link for the file, minted behind this
+ * redirect (never put into HTML), cached, and the event counted. */
+static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
+                            const char **share, pds_page_file_t *f, const char *kind,
+                            json_t *producer)
+{
+    pdshare_srv_conf *c = pdshare_srv(r->server);
+    pds_dbx_session_t *s;
+    link_fill_t fill;
+    pds_cache_trace_t trace;
+    const char *link, *key;
+    apr_status_t rv;
+    pds_err_t *e;
+
+    if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
+        return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
+    memset(&fill, 0, sizeof(fill));
+    fill.env = ctx->dbx;
+    fill.session = s;
+    fill.path = apr_pstrcat(r->pool, s->path_prefix, f->dropbox_path, NULL);
+    fill.ttl = c->templink_ttl;
+    key = apr_pstrcat(r->pool, "pds:tl:", pds_sha256_hex(r->pool, apr_pstrcat(r->pool,
+                      s->username, "\n", s->account_id, "\n", fill.path, NULL),
+                      strlen(s->username) + strlen(s->account_id) + strlen(fill.path) + 2), NULL);
+    /* No cache only when the in-process one could not be made (logged). */
+    rv = c->cache ? pds_cache_fetch(c->cache, r->pool, key, c->total_timeout * 1000, fill_link,
+                                    &fill, &link, &trace)
+                  : fill_link(&fill, r->pool, &link, &fill.ttl);
+    if (c->cache) log_cache_outage(r, &trace);
+    if (rv != APR_SUCCESS) {
+        ctx->dbx->why = fill.res.why ? fill.res.why : ctx->dbx->why;
+        return send_dropbox_unavailable(r, nonce, ctx, NULL, fill.res.retry_after, producer);
+    }
+    if ((e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
+                              pds_category_names[f->category]))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00043: recording a %s: %s", kind,
+                      ctx->db->last_error);
+        return send_unavailable(r, nonce);
+    }
+    apr_table_setn(r->headers_out, "Location", link);
+    return HTTP_MOVED_TEMPORARILY;
+}
+
+/* A file name for Content-Disposition: letters, digits, space, . _ - only. */
+static const char *safe_filename(apr_pool_t *p, const char *title, const char *suffix)
+{
+    char *name = apr_pstrcat(p, title && *title ? title : "download", " - ", suffix, ".zip", NULL);
+    char *c;
+    for (c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != ' ' && *c != '.' && *c != '_' && *c != '-') *c = '_';
+    }
+    return name;
+}
+
+typedef struct {
+    request_rec *r;
+    pds_ctx_t *ctx;
+    const char **share;
+    pds_page_track_t *track;
+    int group;
+    apr_bucket_brigade *bb;
+    apr_off_t pending;
+    int started;
+    int failed;
+} zip_stream_t;
+
+#define ZIP_FLUSH_BYTES (128 * 1024)
+
+/* Dropbox said 200: count the download and send our headers. */
+static int zip_head(void *baton, int status, apr_table_t *headers)
+{
+    zip_stream_t *z = baton;
+    request_rec *r = z->r;
+    static const char *const names[PDS_CAT_COUNT] = { "bounces", "bounces", "stems", "projects" };
+    if (pds_event_record(z->ctx, z->share[SH_ID], z->track->slot_id, NULL, "download",
+                         pds_category_names[z->group])) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00044: recording a ZIP download: %s",
+                      z->ctx->db->last_error);
+        return 1;
+    }
+    z->started = 1;
+    r->status = HTTP_OK;
+    ap_set_content_type(r, "application/zip");
+    apr_table_setn(r->headers_out, "Content-Disposition", apr_pstrcat(r->pool,
+                   "attachment; filename=\"", safe_filename(r->pool, z->track->title,
+                   names[z->group]), "\"", NULL));
+    return 0;
+}
+
+/* Bytes from Dropbox go down httpd's output filters as they come, with a
+ * flush every ZIP_FLUSH_BYTES, so memory stays bounded whatever the size. */
+static int zip_sink(void *baton, const char *data, apr_size_t len)
+{
+    zip_stream_t *z = baton;
+    request_rec *r = z->r;
+    if (r->connection->aborted) return 1;
+    if (apr_brigade_write(z->bb, NULL, NULL, data, len) != APR_SUCCESS) return 1;
+    z->pending += len;
+    if (z->pending >= ZIP_FLUSH_BYTES) {
+        APR_BRIGADE_INSERT_TAIL(z->bb, apr_bucket_flush_create(r->connection->bucket_alloc));
+        if (ap_pass_brigade(r->output_filters, z->bb) != APR_SUCCESS) {
+            z->failed = 1;
+            return 1;
+        }
+        apr_brigade_cleanup(z->bb);
+        z->pending = 0;
+    }
+    return 0;
+}
+
+static int stream_zip(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
+                      pds_page_track_t *t, int group, json_t *producer)
+{
+    pds_dbx_session_t *s;
+    pds_dbx_res_t res;
+    zip_stream_t z;
+    json_t *arg;
+    apr_status_t rv;
+
+    pds_err_t *e;
+
+    if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
+        return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
+    memset(&z, 0, sizeof(z));
+    z.r = r;
+    z.ctx = ctx;
+    z.share = share;
+    z.track = t;
+    z.group = group;
+    z.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    arg = pds_json_pool(r->pool, json_pack("{s:s}", "path", apr_pstrcat(r->pool, s->path_prefix,
+                                           t->zip_folder[group], NULL)));
+    rv = pds_dbx_download(r->pool, ctx->dbx->dbx, &s->auth, "files/download_zip", arg,
+                          zip_head, zip_sink, &z, &res);
+    if (!z.started) {
+        ctx->dbx->why = res.why;
+        return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
+    }
+    if (rv != APR_SUCCESS || z.failed) {
+        /* Headers are gone: all that is left is to cut the connection. */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00045: ZIP stream cut: %s",
+                      r->connection->aborted ? "the visitor went away"
+                      : res.why ? res.why : "output failed");
+        r->connection->keepalive = AP_CONN_CLOSE;
+        apr_brigade_cleanup(z.bb);
+        return OK;
+    }
+    APR_BRIGADE_INSERT_TAIL(z.bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    ap_pass_brigade(r->output_filters, z.bb);
+    return OK;
+}
+
 int pdshare_public_handler(request_rec *r)
 {
     const char *path, *nonce, **share = NULL;
@@ -233,12 +449,14 @@ int pdshare_public_handler(request_rec *r)
                 return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of this kind of file.",
                                    producer);
+            return redirect_to_file(r, nonce, ctx, share, f, "download", producer);
         }
         else if (rt.kind == R_PLAY) {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
             if (!t || !t->preview)
                 return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to play",
                                    "This share has no preview for that track.", producer);
+            return redirect_to_file(r, nonce, ctx, share, t->preview, "play", producer);
         }
         else {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
@@ -250,11 +468,11 @@ int pdshare_public_handler(request_rec *r)
                 return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of these files.",
                                    producer);
+            if (!t->zip_folder[group])
+                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "No folder to zip",
+                                   "These files are not in a folder of their own; download them"
+                                   " one by one.", producer);
+            return stream_zip(r, nonce, ctx, share, t, group, producer);
         }
-        /* Until the Dropbox connection lands, nothing can be fetched. */
-        return send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                           "Downloads are not available yet",
-                           "Downloads and previews are not available on this server yet. "
-                           "The share page itself works; please try again later.", producer);
     }
 }

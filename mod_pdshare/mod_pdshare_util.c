@@ -26,13 +26,19 @@ pdshare_srv_conf *pdshare_srv(server_rec *s)
 /* The <Location> path comes from core's per-dir config: our module has no
  * directive inside the section, so httpd never builds a per-dir config of
  * ours there. */
-const char *pdshare_route_path(request_rec *r)
+const char *pdshare_location(request_rec *r)
 {
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
     const char *loc = core && core->d && !core->r ? core->d : "";
     apr_size_t n = strlen(loc);
-    const char *rest;
     while (n > 0 && loc[n - 1] == '/') n--;
+    return apr_pstrndup(r->pool, loc, n);
+}
+
+const char *pdshare_route_path(request_rec *r)
+{
+    const char *loc = pdshare_location(r), *rest;
+    apr_size_t n = strlen(loc);
     if (strncmp(r->uri, loc, n)) return NULL;
     rest = r->uri + n;
     if (*rest == '\0') return "/";
@@ -73,7 +79,15 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
     ctx->user = user;
     ctx->settings = &c->settings;
     ctx->base_url = pdshare_base_url(r);
+    ctx->api_path = pdshare_location(r);
+    ctx->redirect_uri = c->redirect_uri ? c->redirect_uri
+                      : apr_pstrcat(r->pool, ctx->base_url, ctx->api_path, "/dropbox/callback", NULL);
     ctx->now = (apr_int64_t)apr_time_sec(r->request_time);
+    ctx->dbx = apr_pcalloc(r->pool, sizeof(*ctx->dbx));
+    ctx->dbx->ctx = ctx;
+    ctx->dbx->dbx = c->dbx_enabled ? &c->dbx : NULL;
+    ctx->dbx->key = c->data_key;
+    ctx->dbx->root = c->dropbox_root;
     return ctx;
 }
 

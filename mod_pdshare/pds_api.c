@@ -1,11 +1,13 @@
 #include <string.h>
 #include <stdlib.h>
 #include <apr_strings.h>
+#include <apr_lib.h>
 
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_api.h"
 #include "pds_page.h"
+#include "pds_connect.h"
 
 static const char *const sharing_statuses[] = { "private", "wip", "released", NULL };
 static const char *const categories[] = { "master", "bounce", "stem", "project", NULL };
@@ -27,7 +29,8 @@ void pds_reply_error(pds_ctx_t *ctx, pds_reply_t *out, const pds_err_t *e)
     json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", e->message);
     out->status = e->status;
     out->body = pds_json_pool(ctx->pool, err);
-    if (e->status >= 500 && ctx->db && ctx->db->last_error && !out->log)
+    if (!out->log && ctx->dbx && ctx->dbx->why) out->log = ctx->dbx->why;
+    if (!out->log && e->status >= 500 && ctx->db && ctx->db->last_error)
         out->log = ctx->db->last_error;
 }
 
@@ -296,6 +299,98 @@ static pds_err_t *track_children(pds_ctx_t *ctx, const char *track_id, const cha
     for (i = 0; i < rs->rows->nelts; i++)
         json_array_append_new(arr, to_json(ctx->pool, PDS_ROW(rs, i)));
     *out = wrap_list(key, arr);
+    return NULL;
+}
+
+/* The Dropbox folders a track's files live in: the folders of its registered
+ * files, and with an alias the structured layout <root>/<category>/<alias>. */
+static apr_array_header_t *track_folders(pds_ctx_t *ctx, const char **track, json_t *files)
+{
+    static const char *const cats[] = { "bounces", "stems", "projects" };
+    apr_array_header_t *folders = apr_array_make(ctx->pool, 4, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(ctx->pool);
+    size_t k;
+    int i;
+    json_t *f;
+    json_array_foreach(files, k, f) {
+        const char *path = json_string_value(json_object_get(f, "dropbox_path"));
+        const char *slash = path ? strrchr(path, '/') : NULL;
+        if (slash && slash > path) {
+            const char *dir = apr_pstrndup(ctx->pool, path, slash - path);
+            if (!apr_hash_get(seen, dir, APR_HASH_KEY_STRING)) {
+                apr_hash_set(seen, dir, APR_HASH_KEY_STRING, "");
+                APR_ARRAY_PUSH(folders, const char *) = dir;
+            }
+        }
+    }
+    for (i = 0; track[TR_ALIAS] && ctx->settings->dropbox_root && i < 3; i++) {
+        const char *dir = apr_pstrcat(ctx->pool, ctx->settings->dropbox_root, "/", cats[i], "/",
+                                      track[TR_ALIAS], NULL);
+        if (!apr_hash_get(seen, dir, APR_HASH_KEY_STRING)) {
+            apr_hash_set(seen, dir, APR_HASH_KEY_STRING, "");
+            APR_ARRAY_PUSH(folders, const char *) = dir;
+        }
+    }
+    return folders;
+}
+
+static const char *lower(apr_pool_t *p, const char *s)
+{
+    char *l = apr_pstrdup(p, s), *c;
+    for (c = l; *c; c++) *c = (char)apr_tolower(*c);
+    return l;
+}
+
+static const char *category_of_folder(const char *path)
+{
+    if (strstr(path, "/stems/") || strstr(path, "/stems")) return "stem";
+    if (strstr(path, "/projects/") || strstr(path, "/projects")) return "project";
+    return "bounce";
+}
+
+/* GET /tracks/{id}/files: the registered files, then those found in the
+ * track's Dropbox folders that are not registered ("imported": false). */
+static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
+{
+    pds_dbx_session_t *s;
+    const char **track;
+    json_t *files, *found, *f;
+    apr_hash_t *known = apr_hash_make(ctx->pool);
+    pds_err_t *e;
+    size_t k;
+
+    if ((e = track_children(ctx, track_id, "pds_file_list", file_json, "files", NULL, out)))
+        return e;
+    files = json_object_get(*out, "files");
+    if (!ctx->dbx || !ctx->dbx->dbx) {
+        json_object_set_new(*out, "dropbox", json_string("not_configured"));
+        return NULL;
+    }
+    if ((e = track_row(ctx, track_id, &track))) return e;
+    if ((e = pds_dbx_session(ctx->dbx, ctx->user, &s))) {
+        json_object_set_new(*out, "dropbox", json_string(!strcmp(e->code, "not_connected")
+                                                         ? "not_connected" : "unavailable"));
+        return NULL;
+    }
+    if (pds_dbx_list_files(ctx->dbx, s, track_folders(ctx, track, files), &found)) {
+        json_object_set_new(*out, "dropbox", json_string("unavailable"));
+        return NULL;
+    }
+    /* Dropbox paths are case-insensitive. */
+    json_array_foreach(files, k, f) {
+        const char *path = json_string_value(json_object_get(f, "dropbox_path"));
+        if (path) apr_hash_set(known, lower(ctx->pool, path), APR_HASH_KEY_STRING, "");
+    }
+    json_array_foreach(found, k, f) {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        if (apr_hash_get(known, lower(ctx->pool, path), APR_HASH_KEY_STRING)) continue;
+        json_array_append_new(files, json_pack("{s:n,s:s,s:s,s:O,s:s,s:O,s:b}", "id",
+                              "track_id", track_id, "category", category_of_folder(path),
+                              "name", json_object_get(f, "name"), "dropbox_path", path,
+                              "size", json_object_get(f, "size"), "imported", 0));
+    }
+    json_decref(found);
+    json_object_set_new(*out, "dropbox", json_string("ok"));
     return NULL;
 }
 
@@ -750,6 +845,49 @@ static const char *query_arg(apr_pool_t *p, const char *query, const char *name)
     return NULL;
 }
 
+/* return_to must be a path on this site: no scheme, no host, no "//". */
+static int local_path(const char *s)
+{
+    return s && s[0] == '/' && s[1] != '/' && s[1] != '\\' && !strchr(s, '\\')
+        && !strstr(s, "://") && pds_valid_text(s, 512);
+}
+
+static pds_err_t *dropbox_connect(pds_ctx_t *ctx, const char *query, pds_reply_t *out,
+                                  json_t **res)
+{
+    const char *return_to = query_arg(ctx->pool, query, "return_to"), *url;
+    pds_err_t *e;
+    if (return_to && !local_path(return_to))
+        return pds_err(ctx->pool, 400, "invalid_field",
+                       "return_to: must be a path on this site, like /pd/settings");
+    if (!return_to) return_to = apr_pstrcat(ctx->pool, ctx->api_path, "/dropbox", NULL);
+    if ((e = pds_dbx_connect_begin(ctx->dbx, ctx->redirect_uri, return_to, &url))) return e;
+    out->status = 302;
+    out->location = url;
+    *res = json_pack("{s:s}", "authorize_url", url);
+    return NULL;
+}
+
+static pds_err_t *dropbox_callback(pds_ctx_t *ctx, const char *query, pds_reply_t *out,
+                                   json_t **res)
+{
+    const char *return_to = NULL;
+    pds_err_t *e = pds_dbx_connect_finish(ctx->dbx, query_arg(ctx->pool, query, "code"),
+                                          query_arg(ctx->pool, query, "state"),
+                                          query_arg(ctx->pool, query, "error"), &return_to);
+    if (e && !return_to) return e;      /* no valid state: nowhere safe to go back to */
+    out->status = 302;
+    out->location = apr_pstrcat(ctx->pool, return_to, strchr(return_to, '?') ? "&" : "?",
+                                e ? "dropbox=error&reason=" : "dropbox=connected",
+                                e ? e->code : "", NULL);
+    if (e) {
+        *res = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", e->message);
+        if (ctx->dbx->why) out->log = ctx->dbx->why;
+    }
+    else *res = json_pack("{s:b}", "connected", 1);
+    return NULL;
+}
+
 #define IS(m) (!strcmp(method, (m)))
 
 static int method_ok(pds_reply_t *out, const char *method, const char *allow)
@@ -786,7 +924,10 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
         ALLOW("GET, POST");
         if (IS("GET")) {
             bucket = query_arg(ctx->pool, query, "bucket");
-            *err = track_list(ctx, bucket, res);
+            if (!bucket && query && (!strncmp(query, "bucket=", 7) || strstr(query, "&bucket=")))
+                *err = pds_err(ctx->pool, 400, "invalid_field",
+                               "bucket: not a valid URL-encoded value");
+            else *err = track_list(ctx, bucket, res);
         }
         else {
             *err = track_create(ctx, body, res);
@@ -804,7 +945,7 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "files")) {
         ALLOW("GET, POST");
-        if (IS("GET")) *err = track_children(ctx, seg[1], "pds_file_list", file_json, "files", NULL, res);
+        if (IS("GET")) *err = file_list(ctx, seg[1], res);
         else if (!(*err = file_register(ctx, seg[1], body, res))) out->status = 201;
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators")) {
@@ -851,18 +992,16 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     }
     else if (n == 1 && !strcmp(seg[0], "dropbox")) {
         ALLOW("GET, DELETE");
-        if (IS("GET"))
-            *res = json_pack("{s:b,s:n,s:n,s:n,s:n,s:n}", "connected", 0, "account_type",
-                             "team_name", "email", "folder_path", "token_status");
-        else
-            *err = pds_err(ctx->pool, 503, "not_available",
-                           "the Dropbox connection is not available in this build yet");
+        if (IS("GET")) *err = pds_dbx_status(ctx->dbx, res);
+        else *err = pds_dbx_disconnect(ctx->dbx, res);
     }
-    else if (n == 2 && !strcmp(seg[0], "dropbox")
-             && (!strcmp(seg[1], "connect") || !strcmp(seg[1], "callback"))) {
+    else if (n == 2 && !strcmp(seg[0], "dropbox") && !strcmp(seg[1], "connect")) {
         ALLOW("GET");
-        *err = pds_err(ctx->pool, 503, "not_available",
-                       "the Dropbox connection is not available in this build yet");
+        *err = dropbox_connect(ctx, query, out, res);
+    }
+    else if (n == 2 && !strcmp(seg[0], "dropbox") && !strcmp(seg[1], "callback")) {
+        ALLOW("GET");
+        *err = dropbox_callback(ctx, query, out, res);
     }
     else {
         *err = pds_err(ctx->pool, 404, "not_found", "no such route");

@@ -10,7 +10,10 @@
 typedef struct {
     const char *share_path;      /* public location, e.g. "/s" */
     int max_tracks;
+    const char *dropbox_root;    /* PDShareDropboxRoot */
 } pds_settings_t;
+
+struct pds_dbx_env_t;
 
 typedef struct {
     apr_pool_t *pool;
@@ -18,6 +21,9 @@ typedef struct {
     const char *user;            /* the producer (r->user) */
     const pds_settings_t *settings;
     const char *base_url;        /* scheme://host[:port], no trailing slash */
+    const char *api_path;        /* URL path of the owner API's location */
+    const char *redirect_uri;    /* OAuth redirect URI */
+    struct pds_dbx_env_t *dbx;   /* the Dropbox connection's environment */
     apr_int64_t now;
 } pds_ctx_t;
 
@@ -25,6 +31,7 @@ typedef struct {
     int status;
     json_t *body;                /* NULL: no body (204) */
     const char *allow;           /* for 405: the methods the route takes */
+    const char *location;        /* for 302: where to */
     const char *log;             /* for the error log (never a secret) */
 } pds_reply_t;
 

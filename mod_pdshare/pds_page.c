@@ -56,6 +56,26 @@ int pds_zip_group(const char *name)
     return -1;
 }
 
+const char *pds_zip_folder(apr_pool_t *p, const char *root, apr_array_header_t *paths)
+{
+    static const char *const cats[] = { "", "/bounces", "/stems", "/projects" };
+    const char *folder = NULL;
+    int i;
+    for (i = 0; i < paths->nelts; i++) {
+        const char *path = APR_ARRAY_IDX(paths, i, const char *);
+        const char *slash = path ? strrchr(path, '/') : NULL;
+        const char *dir;
+        if (!slash || slash == path) return NULL;
+        dir = apr_pstrndup(p, path, slash - path);
+        if (folder && strcasecmp(folder, dir)) return NULL;
+        folder = dir;
+    }
+    if (!folder) return NULL;
+    for (i = 0; root && i < 4; i++)
+        if (!strcasecmp(folder, apr_pstrcat(p, root, cats[i], NULL))) return NULL;
+    return folder;
+}
+
 pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out)
 {
     pds_rows_t *rs;
@@ -131,6 +151,7 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
         pt = apr_pcalloc(ctx->pool, sizeof(*pt));
         pt->track_id = t[TR_ID];
         pt->slot_id = r[0];
+        pt->title = t[TR_TITLE];
         apr_hash_set(page->tracks, pt->track_id, APR_HASH_KEY_STRING, pt);
         apr_hash_set(page->tracks, pt->slot_id, APR_HASH_KEY_STRING, pt);
         tj = pds_track_json(ctx->pool, t);
@@ -186,7 +207,7 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
             int rank = cat == PDS_CAT_MASTER ? 3 : cat == PDS_CAT_BOUNCE ? 2 : f->permitted ? 1 : 0;
             int cur = !pt->preview ? 0 : pt->preview->category == PDS_CAT_MASTER ? 3
                       : pt->preview->category == PDS_CAT_BOUNCE ? 2 : 1;
-            if (rank > cur && cat != PDS_CAT_PROJECT) pt->preview = f;
+            if (rank > cur) pt->preview = f;
         }
         if (f->permitted) {
             apr_int64_t size = 0;
@@ -210,17 +231,24 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
         pds_page_track_t *pt = apr_hash_get(page->tracks, json_string_value(json_object_get(tj, "id")),
                                             APR_HASH_KEY_STRING);
         int counts[PDS_CAT_COUNT] = { 0 }, c;
+        apr_array_header_t *paths[PDS_CAT_COUNT] = { NULL };
         size_t k;
         json_t *fj;
         if (pt->preview)
             json_object_set_new(tj, "preview_url", json_string(apr_pstrcat(ctx->pool, base,
                                 "/play/", pt->track_id, NULL)));
         json_array_foreach(json_object_get(tj, "files"), k, fj) {
-            c = pds_category_from_name(json_string_value(json_object_get(fj, "category")));
-            counts[c == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : c]++;
+            const char *id = json_string_value(json_object_get(fj, "id"));
+            pds_page_file_t *f = apr_hash_get(page->files, id, APR_HASH_KEY_STRING);
+            c = f->category == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : f->category;
+            if (!paths[c]) paths[c] = apr_array_make(ctx->pool, 4, sizeof(const char *));
+            APR_ARRAY_PUSH(paths[c], const char *) = f->dropbox_path;
+            counts[c]++;
         }
         for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
             if (counts[c] < (c == PDS_CAT_BOUNCE ? 2 : 1)) continue;
+            pt->zip_folder[c] = pds_zip_folder(ctx->pool, ctx->settings->dropbox_root, paths[c]);
+            if (!pt->zip_folder[c]) continue;
             json_array_append_new(json_object_get(tj, "zips"), json_pack("{s:s,s:s,s:s}",
                                   "category", zip_names[c], "label", zip_labels[c],
                                   "url", apr_pstrcat(ctx->pool, base, "/zip/", pt->track_id, "/",

@@ -23,7 +23,11 @@ typedef struct {
 typedef struct {
     const char *track_id;        /* shown version */
     const char *slot_id;
+    const char *title;
     pds_page_file_t *preview;    /* best preview file, or NULL */
+    /* The Dropbox folder a category's ZIP is made of (bounces with masters,
+     * stems, projects), or NULL when its files have no folder of their own. */
+    const char *zip_folder[PDS_CAT_COUNT];
 } pds_page_track_t;
 
 typedef struct {
@@ -42,6 +46,10 @@ int pds_category_permitted(const char **share, int category);
 /* Zip route categories: "bounces", "stems", "projects" (singular accepted);
  * answers the permission index, or -1. */
 int pds_zip_group(const char *name);
+/* The folder of files for a ZIP: the one folder all of them are in, when it
+ * is not "/", the root, or a category folder of the root (whose ZIP would
+ * hold other tracks' files). NULL otherwise. */
+const char *pds_zip_folder(apr_pool_t *p, const char *root, apr_array_header_t *paths);
 /* Record a view, play or download; exact, one row per event. */
 pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,
                             const char *file_id, const char *kind, const char *category);

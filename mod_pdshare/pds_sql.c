@@ -55,7 +55,21 @@ static const char *const migration_v2[] = {
     NULL
 };
 
-const char *const *const pds_migrations[] = { migration_v1, migration_v2 };
+/* v3: Dropbox connections (tokens sealed, never in clear) and OAuth states. */
+static const char *const migration_v3[] = {
+    "CREATE TABLE IF NOT EXISTS pds_dropbox_accounts ("
+    " username TEXT PRIMARY KEY, account_id TEXT NOT NULL, email TEXT, display_name TEXT,"
+    " account_type TEXT NOT NULL, team_name TEXT, root_namespace_id TEXT, home_path TEXT,"
+    " access_sealed TEXT, access_expires_at BIGINT, refresh_sealed TEXT,"
+    " token_status TEXT NOT NULL, folder_path TEXT, connected_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pds_oauth_states ("
+    " state_hash TEXT PRIMARY KEY, username TEXT NOT NULL, verifier_sealed TEXT NOT NULL,"
+    " redirect_uri TEXT NOT NULL, return_to TEXT, created_at BIGINT NOT NULL)",
+    NULL
+};
+
+const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
@@ -184,5 +198,38 @@ const pds_stmt_def_t pds_statements[] = {
     { "pds_notification_list",
       "SELECT id, kind, message, data, created_at, read_at FROM pds_notifications"
       " WHERE username = %s ORDER BY created_at DESC, id" },
+
+    { "pds_account_get",
+      "SELECT username, account_id, email, display_name, account_type, team_name,"
+      " root_namespace_id, home_path, access_sealed, access_expires_at, refresh_sealed,"
+      " token_status, folder_path, connected_at FROM pds_dropbox_accounts WHERE username = %s" },
+    { "pds_account_put",
+      "INSERT INTO pds_dropbox_accounts (username, account_id, email, display_name,"
+      " account_type, team_name, root_namespace_id, home_path, access_sealed,"
+      " access_expires_at, refresh_sealed, token_status, folder_path, connected_at, updated_at)"
+      " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %lld, %s, %s, %s, %lld, %lld)"
+      " ON CONFLICT (username) DO UPDATE SET account_id = excluded.account_id,"
+      " email = excluded.email, display_name = excluded.display_name,"
+      " account_type = excluded.account_type, team_name = excluded.team_name,"
+      " root_namespace_id = excluded.root_namespace_id, home_path = excluded.home_path,"
+      " access_sealed = excluded.access_sealed, access_expires_at = excluded.access_expires_at,"
+      " refresh_sealed = excluded.refresh_sealed, token_status = excluded.token_status,"
+      " folder_path = excluded.folder_path, connected_at = excluded.connected_at,"
+      " updated_at = excluded.updated_at" },
+    { "pds_account_token",
+      "UPDATE pds_dropbox_accounts SET access_sealed = %s, access_expires_at = %lld,"
+      " token_status = %s, updated_at = %lld WHERE username = %s AND account_id = %s" },
+    { "pds_account_status",
+      "UPDATE pds_dropbox_accounts SET token_status = %s, updated_at = %lld"
+      " WHERE username = %s AND account_id = %s" },
+    { "pds_account_delete", "DELETE FROM pds_dropbox_accounts WHERE username = %s" },
+    { "pds_state_insert",
+      "INSERT INTO pds_oauth_states (state_hash, username, verifier_sealed, redirect_uri,"
+      " return_to, created_at) VALUES (%s, %s, %s, %s, %s, %lld)" },
+    { "pds_state_get",
+      "SELECT username, verifier_sealed, redirect_uri, return_to, created_at"
+      " FROM pds_oauth_states WHERE state_hash = %s" },
+    { "pds_state_delete", "DELETE FROM pds_oauth_states WHERE state_hash = %s" },
+    { "pds_state_purge", "DELETE FROM pds_oauth_states WHERE created_at < %lld" },
     { NULL, NULL }
 };

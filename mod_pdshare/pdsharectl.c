@@ -136,7 +136,7 @@ int main(int argc, const char *const *argv)
         { NULL, 0, 0, NULL }
     };
     const char *driver_name = "sqlite3", *params = NULL, *arg, *err = NULL;
-    pds_settings_t settings = { "/s", 50 };
+    pds_settings_t settings = { "/s", 50, "/PRODUCER-DASHBOARD" };
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_getopt_t *g;

@@ -1,0 +1,229 @@
+#include <string.h>
+#include <stdlib.h>
+#include <apr_strings.h>
+
+#include "pds_util.h"
+#include "pds_dropbox.h"
+
+#define MAX_ATTEMPTS 4
+#define MAX_JSON_ANSWER (1024 * 1024)
+
+const char *pds_form_encode(apr_pool_t *p, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+            || c == '-' || c == '_' || c == '.' || c == '~') {
+            *o++ = (char)c;
+        }
+        else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+const char *pds_dbx_arg_header(apr_pool_t *p, json_t *arg)
+{
+    char *s = json_dumps(arg, JSON_COMPACT | JSON_ENSURE_ASCII);
+    const char *out;
+    if (!s) return NULL;
+    out = apr_pstrdup(p, s);
+    free(s);
+    return out;
+}
+
+static int parse_retry_after(apr_table_t *h, json_t *body)
+{
+    const char *ra = h ? apr_table_get(h, "Retry-After") : NULL;
+    apr_int64_t v;
+    if (ra && !pds_parse_int64(ra, 0, 86400, &v)) return (int)v;
+    if (body) {
+        json_t *e = json_object_get(body, "error");
+        json_t *r = json_object_get(e, "retry_after");
+        if (json_is_integer(r)) return (int)json_integer_value(r);
+    }
+    return 0;
+}
+
+/* Classify an answer into res. Answers 1 when the call may be tried again. */
+static int classify(apr_pool_t *p, const char *route, apr_status_t rv, pds_http_resp_t *r,
+                    int want_json, pds_dbx_res_t *res)
+{
+    json_t *body = NULL;
+    const char *ct = r->headers ? apr_table_get(r->headers, "Content-Type") : NULL;
+
+    res->status = r->status;
+    res->retry_after = 0;
+    res->transient = 0;
+    res->tag = NULL;
+    res->error = NULL;
+    res->result = NULL;
+    if (r->status == 0) {
+        res->transient = 1;
+        res->why = apr_psprintf(p, "%s: no answer from Dropbox (%s)", route,
+                                r->timed_out ? "timed out" : r->error ? r->error : "failed");
+        return !r->timed_out;
+    }
+    if (r->body && r->len && ct && !strncasecmp(ct, "application/json", 16))
+        body = pds_json_pool(p, json_loadb(r->body, r->len, 0, NULL));
+    if (r->status == 200) {
+        if (!want_json) return 0;
+        if (!body) {
+            res->status = 502;
+            res->transient = 1;
+            res->why = apr_psprintf(p, "%s: Dropbox answered 200 with a body that is not JSON",
+                                    route);
+            return 0;
+        }
+        res->result = body;
+        res->why = NULL;
+        return 0;
+    }
+    if (body) {
+        json_t *err = json_object_get(body, "error");
+        if (json_is_object(err)) {
+            json_t *tag = json_object_get(err, ".tag");
+            json_t *reason = json_object_get(err, "reason");
+            res->error = err;
+            if (json_is_string(tag)) res->tag = apr_pstrdup(p, json_string_value(tag));
+            else if (json_is_object(reason) && json_is_string(json_object_get(reason, ".tag")))
+                res->tag = apr_pstrdup(p, json_string_value(json_object_get(reason, ".tag")));
+        }
+        else if (json_is_string(err)) {
+            res->tag = apr_pstrdup(p, json_string_value(err));       /* OAuth shape */
+        }
+    }
+    res->retry_after = parse_retry_after(r->headers, body);
+    res->why = apr_psprintf(p, "%s: Dropbox answered %d%s%s", route, r->status,
+                            res->tag ? " " : "", res->tag ? res->tag : "");
+    if (r->status == 429 || r->status >= 500
+        || (r->status == 409 && res->tag && !strcmp(res->tag, "too_many_write_operations"))) {
+        res->transient = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Perform with retries inside the deadline. */
+static apr_status_t call(apr_pool_t *p, const pds_dbx_conf_t *c, const char *route,
+                         pds_http_req_t *req, int want_json, pds_dbx_res_t *res)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(c->total_timeout);
+    int attempt;
+    for (attempt = 1; ; attempt++) {
+        pds_http_resp_t r;
+        apr_interval_time_t left = deadline - apr_time_now(), wait;
+        apr_status_t rv;
+        int again;
+        if (left <= apr_time_from_msec(50)) {
+            res->status = 0;
+            res->transient = 1;
+            res->why = apr_psprintf(p, "%s: no answer within %d s", route, c->total_timeout);
+            return APR_TIMEUP;
+        }
+        req->total_timeout_ms = (int)apr_time_as_msec(left);
+        if (req->connect_timeout_ms > req->total_timeout_ms)
+            req->connect_timeout_ms = req->total_timeout_ms;
+        rv = pds_http_perform(p, req, &r);
+        again = classify(p, route, rv, &r, want_json, res);
+        if (res->status == 200 && rv != APR_SUCCESS)
+            res->why = apr_psprintf(p, "%s: the answer broke off: %s", route,
+                                    r.error ? r.error : "unknown error");
+        if (!again || attempt >= MAX_ATTEMPTS || (req->sink && r.status == 200))
+            return res->status == 200 && rv == APR_SUCCESS ? APR_SUCCESS : APR_EGENERAL;
+        /* Retry-After when given, else exponential backoff with jitter. */
+        if (res->retry_after > 0) {
+            wait = apr_time_from_sec(res->retry_after);
+        }
+        else {
+            unsigned char j = 0;
+            pds_random(&j, 1);
+            wait = apr_time_from_msec((100 << attempt) + j);
+        }
+        if (apr_time_now() + wait >= deadline - apr_time_from_msec(50)) {
+            res->why = apr_psprintf(p, "%s (retry after %d s is past the %d s timeout)",
+                                    res->why, res->retry_after, c->total_timeout);
+            return APR_EGENERAL;
+        }
+        apr_sleep(wait);
+    }
+}
+
+static void base_request(apr_pool_t *p, const pds_dbx_conf_t *c, pds_http_req_t *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = "POST";
+    req->headers = apr_array_make(p, 4, sizeof(const char *));
+    req->connect_timeout_ms = c->connect_timeout * 1000;
+    req->max_response = MAX_JSON_ANSWER;
+}
+
+static void add_auth(apr_pool_t *p, pds_http_req_t *req, const pds_dbx_auth_t *a)
+{
+    APR_ARRAY_PUSH(req->headers, const char *) =
+        apr_pstrcat(p, "Authorization: Bearer ", a->access_token, NULL);
+    if (a->path_root)
+        APR_ARRAY_PUSH(req->headers, const char *) =
+            apr_pstrcat(p, "Dropbox-API-Path-Root: ", a->path_root, NULL);
+}
+
+apr_status_t pds_dbx_rpc(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_dbx_auth_t *a,
+                         const char *route, json_t *arg, pds_dbx_res_t *res)
+{
+    pds_http_req_t req;
+    char *body = NULL;
+    base_request(p, c, &req);
+    req.url = apr_pstrcat(p, c->api_url, "/2/", route, NULL);
+    add_auth(p, &req, a);
+    if (arg) {
+        body = json_dumps(arg, JSON_COMPACT);
+        if (!body) return APR_ENOMEM;
+        req.body = apr_pstrdup(p, body);
+        req.body_len = strlen(body);
+        free(body);
+        APR_ARRAY_PUSH(req.headers, const char *) = "Content-Type: application/json";
+    }
+    return call(p, c, route, &req, 1, res);
+}
+
+apr_status_t pds_dbx_token(apr_pool_t *p, const pds_dbx_conf_t *c, apr_table_t *form,
+                           pds_dbx_res_t *res)
+{
+    const apr_array_header_t *arr = apr_table_elts(form);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    pds_http_req_t req;
+    char *body = "";
+    int i;
+    base_request(p, c, &req);
+    req.url = apr_pstrcat(p, c->api_url, "/oauth2/token", NULL);
+    for (i = 0; i < arr->nelts; i++)
+        body = apr_pstrcat(p, body, i ? "&" : "", pds_form_encode(p, e[i].key), "=",
+                           pds_form_encode(p, e[i].val), NULL);
+    req.body = body;
+    req.body_len = strlen(body);
+    APR_ARRAY_PUSH(req.headers, const char *) = "Content-Type: application/x-www-form-urlencoded";
+    return call(p, c, "oauth2/token", &req, 1, res);
+}
+
+apr_status_t pds_dbx_download(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_dbx_auth_t *a,
+                              const char *route, json_t *arg, pds_http_head_fn on_head,
+                              pds_http_sink_fn sink, void *baton, pds_dbx_res_t *res)
+{
+    pds_http_req_t req;
+    const char *hdr = pds_dbx_arg_header(p, arg);
+    if (!hdr) return APR_ENOMEM;
+    base_request(p, c, &req);
+    req.url = apr_pstrcat(p, c->content_url, "/2/", route, NULL);
+    add_auth(p, &req, a);
+    APR_ARRAY_PUSH(req.headers, const char *) = apr_pstrcat(p, "Dropbox-API-Arg: ", hdr, NULL);
+    req.sink = sink;
+    req.on_head = on_head;
+    req.baton = baton;
+    return call(p, c, route, &req, 0, res);
+}
