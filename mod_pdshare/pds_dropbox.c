@@ -71,7 +71,7 @@ static int classify(apr_pool_t *p, const char *route, apr_status_t rv, pds_http_
         return !r->timed_out;
     }
     if (r->body && r->len && ct && !strncasecmp(ct, "application/json", 16))
-        body = pds_json_pool(p, json_loadb(r->body, r->len, 0, NULL));
+        body = pds_json_pool(p, json_loadb(r->body, r->len, JSON_DECODE_ANY, NULL));
     if (r->status == 200) {
         if (!want_json) return 0;
         if (!body) {
@@ -181,14 +181,14 @@ apr_status_t pds_dbx_rpc(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_dbx_a
     base_request(p, c, &req);
     req.url = apr_pstrcat(p, c->api_url, "/2/", route, NULL);
     add_auth(p, &req, a);
-    if (arg) {
-        body = json_dumps(arg, JSON_COMPACT);
-        if (!body) return APR_ENOMEM;
-        req.body = apr_pstrdup(p, body);
-        req.body_len = strlen(body);
-        free(body);
-        APR_ARRAY_PUSH(req.headers, const char *) = "Content-Type: application/json";
-    }
+    /* A Void argument goes as JSON null: a POST without a body would carry
+     * curl's form content type, which Dropbox refuses with a 400. */
+    body = arg ? json_dumps(arg, JSON_COMPACT) : strdup("null");
+    if (!body) return APR_ENOMEM;
+    req.body = apr_pstrdup(p, body);
+    req.body_len = strlen(body);
+    free(body);
+    APR_ARRAY_PUSH(req.headers, const char *) = "Content-Type: application/json";
     return call(p, c, route, &req, 1, res);
 }
 
@@ -222,6 +222,8 @@ apr_status_t pds_dbx_download(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_
     req.url = apr_pstrcat(p, c->content_url, "/2/", route, NULL);
     add_auth(p, &req, a);
     APR_ARRAY_PUSH(req.headers, const char *) = apr_pstrcat(p, "Dropbox-API-Arg: ", hdr, NULL);
+    /* No body, so no content type (curl would send its form type). */
+    APR_ARRAY_PUSH(req.headers, const char *) = "Content-Type:";
     req.sink = sink;
     req.on_head = on_head;
     req.baton = baton;
