@@ -417,6 +417,12 @@ int pdshare_public_handler(request_rec *r)
         return send_unavailable(r, nonce);
     }
 
+    /* Downloads are marked unavailable when the owner's Dropbox cannot be used. */
+    if ((rt.kind == R_PAGE || rt.kind == R_JSON) && ctx->dbx->dbx) {
+        int usable = pds_dbx_usable(ctx->dbx, share[SH_OWNER]);
+        json_object_set_new(page->view, "downloads_available", json_boolean(usable));
+        if (!usable) json_object_set_new(page->view, "downloads_unavailable", json_true());
+    }
     if (rt.kind == R_PAGE) {
         json_t *data = page_data(r, page->view, nonce);
         /* Count first: a view that cannot be recorded is not answered 200. */

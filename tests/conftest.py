@@ -126,3 +126,45 @@ def start_fail(module_so, request):
     yield run
     for h in made:
         h.cleanup()
+
+
+@pytest.fixture(scope="session")
+def standin_proc():
+    """The Dropbox stand-in, one process for the session (reset per test)."""
+    from pdshare_dropbox import StandIn
+    s = StandIn()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def standin(standin_proc):
+    standin_proc.reset()
+    return standin_proc
+
+
+@pytest.fixture
+def memcached():
+    """A memcached of the test's own on loopback."""
+    from pdshare_dropbox import Memcached
+    m = Memcached()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+@pytest.fixture
+def dropbox_httpd(httpd_factory, standin):
+    """make(extra=[...], timeout="2 6") -> a started httpd wired to the stand-in."""
+    from pdshare_dropbox import dropbox_lines
+
+    def make(extra=(), timeout="2 6", start=True):
+        h = httpd_factory(start=False)
+        h.extra = dropbox_lines(h.dir, standin, timeout=timeout, extra=extra)
+        if start:
+            h.start()
+        return h
+    return make
