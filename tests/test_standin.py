@@ -928,3 +928,534 @@ def test_non_ascii_arg_and_include_deleted(c):
               token=tok)
     assert r.json()[".tag"] == "deleted"
     assert c.rpc("files/get_metadata", {"path": "/Bläh/gone.wav"}, token=tok).status == 409
+
+
+# ---------------------------------------------------------------- copy_v2 and sharing
+
+def share(c, tok, path, **kw):
+    return c.rpc("sharing/share_folder", dict({"path": path}, **kw), token=tok)
+
+
+def invite(c, tok, sfid, *emails, level="editor", **kw):
+    members = [{"member": {".tag": "email", "email": e}, "access_level": level}
+               for e in emails]
+    return c.rpc("sharing/add_folder_member",
+                 dict({"shared_folder_id": sfid, "members": members}, **kw), token=tok)
+
+
+def effects(c):
+    se = c.ctl("GET", "side_effects")
+    se.pop("events")
+    return {k: v for k, v in se.items() if v}
+
+
+def test_copy_v2(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    put(c, acct, "/Uploads/mix.wav", b"RIFFmix")
+    put(c, acct, "/Uploads/stems/big.wav", size=3_000_000, seed="stem")
+    r = c.rpc("files/copy_v2", {"from_path": "/uploads", "to_path": "/PD/Track 1/files"},
+              token=tok)
+    assert r.status == 200, r.text
+    md = r.json()["metadata"]
+    assert md[".tag"] == "folder" and md["path_display"] == "/PD/Track 1/files"
+    files = {f["path_display"]: f for f in c.ctl(
+        "GET", f"files?account_id={acct['account_id']}&hashes=0")["files"]}
+    big, copy = files["/Uploads/stems/big.wav"], files["/PD/Track 1/files/stems/big.wav"]
+    assert copy["generated"] and copy["seed"] == "stem" and copy["size"] == 3_000_000
+    assert copy["id"] != big["id"]
+    # a file copy keeps content_hash; the copy is a Metadata with .tag
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav",
+                                "to_path": "/PD/Track 1/mix.wav"}, token=tok)
+    assert r.json()["metadata"][".tag"] == "file"
+    src = c.rpc("files/get_metadata", {"path": "/Uploads/mix.wav"}, token=tok).json()
+    assert r.json()["metadata"]["content_hash"] == src["content_hash"]
+    # conflicts, autorename, lookups, folder into itself, entry limit
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav",
+                                "to_path": "/pd/track 1/MIX.wav"}, token=tok)
+    assert r.status == 409 and r.json()["error"] == {
+        ".tag": "to", "to": {".tag": "conflict", "conflict": {".tag": "file"}}}
+    assert_summary(r.json(), "to/conflict/file/")
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads", "to_path": "/PD/Track 1/files"},
+              token=tok)
+    assert r.json()["error"]["to"]["conflict"] == {".tag": "folder"}
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav", "autorename": True,
+                                "to_path": "/PD/Track 1/mix.wav"}, token=tok)
+    assert r.json()["metadata"]["name"] == "mix (1).wav"
+    r = c.rpc("files/copy_v2", {"from_path": "/nope.wav", "to_path": "/x.wav"}, token=tok)
+    assert r.status == 409 and r.json()["error"] == {
+        ".tag": "from_lookup", "from_lookup": {".tag": "not_found"}}
+    assert_summary(r.json(), "from_lookup/not_found/")
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads", "to_path": "/Uploads/stems/in"},
+              token=tok)
+    assert r.json()["error"] == {".tag": "cant_move_folder_into_itself"}
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav",
+                                "to_path": "/Uploads/mix.wav/x"}, token=tok)
+    assert r.json()["error"]["to"]["conflict"] == {".tag": "file_ancestor"}
+    c.ctl("POST", "settings", {"copy_max_entries": 3})
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads", "to_path": "/Other"}, token=tok)
+    assert r.json()["error"] == {".tag": "too_many_files"}
+    r = c.rpc("files/copy_v2", {"from_path": "/", "to_path": "/x"}, token=tok)
+    assert r.status == 400 and 'empty string rather than as "/"' in r.text
+    assert c.rpc("files/copy_v2", {"from_path": "/Uploads"}, token=tok).status == 400
+    assert effects(c) == {"copies": 3, "files_copied": 4, "folders_copied": 2}
+    # drop: the copy happens, the answer is lost; the retry sees the conflict
+    c.ctl("POST", "faults", {"route": "files/copy_v2", "kind": "drop"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav", "to_path": "/Dup.wav"},
+              token=tok)
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav", "to_path": "/Dup.wav"},
+              token=tok)
+    assert r.json()["error"]["to"]["conflict"] == {".tag": "file"}
+    assert effects(c)["copies"] == 4
+    log = c.ctl("GET", "calls/log?route=files/copy_v2")["calls"]
+    assert log[-2]["fault"] == "drop" and log[-2]["status"] is None
+    # write contention comes as the `to` WriteError member
+    c.ctl("POST", "faults", {"route": "files/copy_v2", "kind": "409_write_contention"})
+    r = c.rpc("files/copy_v2", {"from_path": "/Uploads/mix.wav", "to_path": "/Z.wav"},
+              token=tok)
+    assert r.json()["error"] == {".tag": "to", "to": {".tag": "too_many_write_operations"}}
+
+
+def test_share_folder_sync_and_errors(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    put(c, acct, "/PD/Old/take.wav", b"take")
+    # a missing folder is created, then shared
+    r = share(c, tok, "/PD/Track 1", acl_update_policy="editors",
+              shared_link_policy={".tag": "members"})
+    assert r.status == 409 and r.json()["error"] == {".tag": "disallowed_shared_link_policy"}
+    r = share(c, tok, "/PD/Track 1", acl_update_policy="editors")
+    assert r.status == 200, r.text
+    d = r.json()
+    assert d[".tag"] == "complete" and d["access_type"] == {".tag": "owner"}
+    assert d["path_lower"] == "/pd/track 1" and d["name"] == "Track 1"
+    assert d["policy"]["acl_update_policy"] == {".tag": "editors"}
+    assert "member_policy" not in d["policy"]          # personal account
+    assert d["owner_display_names"] == ["Ann Producer"] and d["shared_folder_id"]
+    assert d["time_invited"].endswith("Z") and d["preview_url"].startswith("https://")
+    sfid = d["shared_folder_id"]
+    md = c.rpc("files/get_metadata", {"path": "/PD/Track 1"}, token=tok).json()
+    assert md["sharing_info"] == {"read_only": False, "shared_folder_id": sfid,
+                                  "traverse_only": False, "no_access": False}
+    assert md["id"] == d["folder_id"]
+    put(c, acct, "/PD/Track 1/mix.wav", b"mix")
+    md = c.rpc("files/get_metadata", {"path": "/PD/Track 1/mix.wav"}, token=tok).json()
+    assert md["sharing_info"]["parent_shared_folder_id"] == sfid
+    # again: already_shared carries the metadata (how a client recovers the id)
+    r = share(c, tok, "/pd/TRACK 1")
+    assert r.status == 409
+    err = r.json()["error"]
+    assert err[".tag"] == "bad_path" and err["bad_path"][".tag"] == "already_shared"
+    assert err["bad_path"]["shared_folder_id"] == sfid
+    assert_summary(r.json(), "bad_path/already_shared/")
+    # an existing folder keeps its content
+    r = share(c, tok, "/PD/Old")
+    assert r.json()[".tag"] == "complete"
+    r = c.rpc("files/list_folder", {"path": "/PD/Old"}, token=tok).json()
+    assert [e["name"] for e in r["entries"]] == ["take.wav"]
+    # path errors
+    for path, tag in (("/PD/Old/take.wav", "is_file"), ("/PD/Track 1/sub", "inside_shared_folder"),
+                      ("/PD", "contains_shared_folder")):
+        r = share(c, tok, path)
+        assert r.status == 409 and r.json()["error"] == {
+            ".tag": "bad_path", "bad_path": {".tag": tag}}, (path, r.text)
+    assert c.rpc("files/get_metadata", {"path": "/PD/Track 1/sub"}, token=tok).status == 409
+    assert share(c, tok, "/X", member_policy="everyone").status == 400
+    assert share(c, tok, "").status == 400
+    c.ctl("POST", f"accounts/{acct['account_id']}/flags", {"can_share": False})
+    assert share(c, tok, "/X").json()["error"] == {".tag": "no_permission"}
+    c.ctl("POST", f"accounts/{acct['account_id']}/flags",
+          {"can_share": True, "email_verified": False})
+    assert share(c, tok, "/X").json()["error"] == {".tag": "email_unverified"}
+    assert effects(c) == {"folders_created_by_share_folder": 1, "folders_shared": 2}
+    # team accounts carry member_policy and owner_team
+    tacct, tt = connect(c, "bo@acme.test", "Bo Member", team={"name": "Acme"})
+    d = share(c, tt["access_token"], "/Shared", member_policy="team").json()
+    assert d["policy"]["member_policy"] == {".tag": "team"}
+    assert d["owner_team"]["name"] == "Acme"
+    # a drop: the folder is shared, the client retries and recovers the id
+    c.ctl("POST", "faults", {"route": "sharing/share_folder", "kind": "drop"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        share(c, tt["access_token"], "/Dropped")
+    r = share(c, tt["access_token"], "/Dropped")
+    assert r.json()["error"]["bad_path"][".tag"] == "already_shared"
+    assert len(c.ctl("GET", "shared_folders")["shared_folders"]) == 4
+
+
+def test_share_folder_async(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    r = share(c, tok, "/PD/Async", force_async=True)
+    assert r.status == 200 and r.json()[".tag"] == "async_job_id"
+    job = r.json()["async_job_id"]
+    poll = lambda j, k=tok: c.rpc("sharing/check_share_job_status",   # noqa: E731
+                                  {"async_job_id": j}, token=k)
+    assert [poll(job).json() for _ in range(2)] == [{".tag": "in_progress"}] * 2
+    done = poll(job).json()
+    assert done[".tag"] == "complete" and done["path_lower"] == "/pd/async"
+    assert poll(job).json()[".tag"] == "complete"
+    # every share async, completing on the first poll
+    c.ctl("POST", "settings", {"share_always_async": 1, "share_async_polls": 0})
+    job = share(c, tok, "/PD/Two").json()["async_job_id"]
+    assert poll(job).json()["shared_folder_id"]
+    # a failed job
+    c.ctl("POST", "fail_next_job", {"kind": "share"})
+    job = share(c, tok, "/PD/Three").json()["async_job_id"]
+    assert poll(job).json() == {".tag": "failed", "failed": {".tag": "no_permission"}}
+    # unknown ids, another account's job, a job of another kind
+    r = poll("dbjid:nope")
+    assert r.status == 409 and r.json()["error"] == {".tag": "invalid_async_job_id"}
+    other, ot = connect(c, "bob@example.com", "Bob")
+    assert poll(job, ot["access_token"]).json()["error"][".tag"] == "invalid_async_job_id"
+    r = c.rpc("sharing/check_job_status", {"async_job_id": job}, token=tok)
+    assert r.json()["error"] == {".tag": "invalid_async_job_id"}
+    assert c.rpc("sharing/check_share_job_status", {}, token=tok).status == 400
+    assert [j["state"] for j in c.ctl("GET", "jobs")["jobs"]] == [
+        "complete", "complete", "failed"]
+
+
+def test_add_folder_member_invitations(c):
+    c.ctl("POST", "settings", {"token_ttl": 10**6})     # outlive the clock jump below
+    acct, t = connect(c)
+    tok = t["access_token"]
+    bob = c.ctl("POST", "accounts", {"email": "bob@example.com", "display_name": "Bob B"})
+    sfid = share(c, tok, "/PD/Track").json()["shared_folder_id"]
+    r = c.rpc("sharing/add_folder_member", {
+        "shared_folder_id": sfid, "quiet": True, "custom_message": "New track",
+        "members": [{"member": {".tag": "email", "email": "cy@example.org"},
+                     "access_level": "viewer"},
+                    {"member": {".tag": "dropbox_id", "dropbox_id": bob["account_id"]},
+                     "access_level": {".tag": "editor"}}]}, token=tok)
+    assert r.status == 200 and r.body == b"null" and r.json() is None
+    inv = c.ctl("GET", "invitations")["invitations"]
+    assert [(i["email"], i["access_level"], i["quiet"], i["custom_message"]) for i in inv] \
+        == [("cy@example.org", "viewer", True, "New track"),
+            ("bob@example.com", "editor", True, "New track")]
+    assert inv[1]["account_id"] == bob["account_id"] and inv[0]["shared_folder_id"] == sfid
+    # re-inviting (by email, by id, other case) sends nothing new and succeeds
+    assert invite(c, tok, sfid, "CY@example.org", "bob@example.com").status == 200
+    assert invite(c, tok, sfid, "ann@example.com").status == 200      # the owner
+    assert len(c.ctl("GET", "invitations")["invitations"]) == 2
+    m = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid}, token=tok).json()
+    assert [u["user"]["email"] for u in m["users"]] == ["ann@example.com"]
+    assert m["users"][0]["access_type"] == {".tag": "owner"} and m["groups"] == []
+    assert [(i["invitee"], i["access_type"][".tag"]) for i in m["invitees"]] == [
+        ({".tag": "email", "email": "cy@example.org"}, "viewer"),
+        ({".tag": "email", "email": "bob@example.com"}, "editor")]
+    assert m["invitees"][1]["user"]["account_id"] == bob["account_id"]
+    assert "cursor" not in m
+    # 400s: no access_level, owner, malformed email, empty custom_message
+    r = c.rpc("sharing/add_folder_member", {"shared_folder_id": sfid, "members": [
+        {"member": {".tag": "email", "email": "d@example.org"}}]}, token=tok)
+    assert r.status == 400 and "missing required field 'access_level'" in r.text
+    assert invite(c, tok, sfid, "d@example.org", level="owner").status == 400
+    r = invite(c, tok, sfid, "not an email")
+    assert r.status == 400 and "did not match pattern" in r.text
+    assert invite(c, tok, sfid, "d@example.org", custom_message="").status == 400
+    # 409s
+    c.ctl("POST", "settings", {"email_pattern_400": 0})
+    r = invite(c, tok, sfid, "not an email")
+    assert r.status == 409 and r.json()["error"] == {
+        ".tag": "bad_member", "bad_member": {".tag": "invalid_email",
+                                             "invalid_email": "not an email"}}
+    assert_summary(r.json(), "bad_member/invalid_email/")
+    c.ctl("POST", "invalid_emails", {"emails": ["Bounce@Example.org"]})
+    r = invite(c, tok, sfid, "ok@example.org", "bounce@example.org")
+    assert r.json()["error"]["bad_member"] == {".tag": "invalid_email",
+                                               "invalid_email": "bounce@example.org"}
+    r = c.rpc("sharing/add_folder_member", {"shared_folder_id": sfid, "members": [
+        {"member": {".tag": "dropbox_id", "dropbox_id": "dbid:nobody"},
+         "access_level": "viewer"}]}, token=tok)
+    assert r.json()["error"]["bad_member"][".tag"] == "invalid_dropbox_id"
+    r = invite(c, tok, "123456789", "d@example.org")
+    assert r.json()["error"] == {".tag": "access_error", "access_error": {".tag": "invalid_id"}}
+    other, ot = connect(c, "eve@example.com", "Eve")
+    r = invite(c, ot["access_token"], sfid, "d@example.org")
+    assert r.json()["error"] == {".tag": "access_error",
+                                 "access_error": {".tag": "not_a_member"}}
+    c.ctl("POST", "settings", {"folder_member_limit": 3})
+    r = invite(c, tok, sfid, "d@example.org")
+    assert r.json()["error"] == {".tag": "too_many_members", "too_many_members": 3}
+    c.ctl("POST", "settings", {"folder_member_limit": 1000, "daily_invite_limit": 2})
+    assert invite(c, tok, sfid, "d@example.org").json()["error"] == {".tag": "rate_limit"}
+    assert len(c.ctl("GET", "invitations")["invitations"]) == 2
+    c.ctl("POST", "clock", {"advance": 86401})         # a new day: the limit is free again
+    # faults: a 429 sends nothing; a drop sends once and the retry is idempotent
+    c.ctl("POST", "faults", {"route": "sharing/add_folder_member", "kind": "429",
+                             "retry_after": 2})
+    r = invite(c, tok, sfid, "d@example.org")
+    assert r.status == 429 and r.header("Retry-After") == "2"
+    assert len(c.ctl("GET", "invitations")["invitations"]) == 2
+    c.ctl("POST", "faults", {"route": "sharing/add_folder_member", "kind": "drop"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        invite(c, tok, sfid, "d@example.org")
+    assert invite(c, tok, sfid, "d@example.org").status == 200
+    assert len(c.ctl("GET", "invitations?email=D@example.org")["invitations"]) == 1
+    assert effects(c) == {"folders_created_by_share_folder": 1, "folders_shared": 1,
+                          "invitations_sent": 3}
+
+
+def test_team_member_policy_and_editor_acl(c):
+    acct, t = connect(c, "bo@acme.test", "Bo", team={"name": "Acme"})
+    mate, mt = connect(c, "cy@acme.test", "Cy", team={"name": "Acme"})
+    tok = t["access_token"]
+    sfid = share(c, tok, "/Team Track", member_policy="team").json()["shared_folder_id"]
+    r = invite(c, tok, sfid, "outsider@example.com")
+    assert r.json()["error"] == {".tag": "cant_share_outside_team"}
+    assert invite(c, tok, sfid, "cy@acme.test").status == 200
+    m = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid}, token=tok).json()
+    assert m["invitees"][0]["user"] == {
+        "account_id": mate["account_id"], "email": "cy@acme.test", "display_name": "Cy",
+        "same_team": True, "team_member_id": mate["team"]["team_member_id"]}
+    # a viewer may not invite; an editor may when the ACL policy is editors
+    pa, pt = connect(c, "pat@example.com", "Pat")
+    sfid2 = share(c, pt["access_token"], "/P").json()["shared_folder_id"]
+    assert invite(c, pt["access_token"], sfid2, "bo@acme.test", level="viewer").status == 200
+    c.ctl("POST", "accept_invite", {"account_id": acct["account_id"]})
+    assert invite(c, tok, sfid2, "x@example.com").json()["error"] == {".tag": "no_permission"}
+    # two members of one team mount the same folder: each sees their own mount, in the
+    # home and in the root view
+    ctok = mt["access_token"]
+    d = c.rpc("sharing/mount_folder", {"shared_folder_id": sfid}, token=ctok).json()
+    assert d["path_display"] == "/Team Track"
+    root = {"Dropbox-API-Path-Root": json.dumps({".tag": "root",
+                                                 "root": acct["root_namespace_id"]})}
+    for k, want in ((tok, "/Bo/Team Track"), (ctok, "/Cy/Team Track")):
+        gm = c.rpc("sharing/get_folder_metadata", {"shared_folder_id": sfid}, token=k,
+                   headers=root).json()
+        assert gm["path_display"] == want
+        r = c.rpc("files/list_folder", {"path": "", "recursive": True}, token=k,
+                  headers=root).json()
+        assert [e["path_display"] for e in r["entries"]] == [want.rsplit("/", 1)[0], want]
+
+
+def test_list_folder_members_paging(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    sfid = share(c, tok, "/Big").json()["shared_folder_id"]
+    for i in range(4):
+        c.ctl("POST", "accounts", {"email": f"u{i}@example.com", "display_name": f"U {i}"})
+    assert invite(c, tok, sfid, *[f"u{i}@example.com" for i in range(4)],
+                  "z@example.com").status == 200
+    for i in range(2):
+        c.ctl("POST", "accept_invite", {"email": f"u{i}@example.com", "mount": False})
+    r = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid, "limit": 2},
+              token=tok).json()
+    seen = [u["user"]["email"] for u in r["users"]] + \
+        [i["invitee"]["email"] for i in r["invitees"]]
+    pages = 1
+    while "cursor" in r:
+        r = c.rpc("sharing/list_folder_members/continue", {"cursor": r["cursor"]},
+                  token=tok).json()
+        seen += [u["user"]["email"] for u in r["users"]] + \
+            [i["invitee"]["email"] for i in r["invitees"]]
+        pages += 1
+    assert pages == 3 and seen == ["ann@example.com", "u0@example.com", "u1@example.com",
+                                   "u2@example.com", "u3@example.com", "z@example.com"]
+    r = c.rpc("sharing/list_folder_members/continue", {"cursor": "bogus"}, token=tok)
+    assert r.status == 409 and r.json()["error"] == {".tag": "invalid_cursor"}
+    assert c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid, "limit": 0},
+                 token=tok).status == 400
+    r = c.rpc("sharing/list_folder_members", {"shared_folder_id": "999"}, token=tok)
+    assert r.json()["error"] == {".tag": "invalid_id"}
+    assert c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid},
+                 token=connect(c, "eve@example.com", "Eve")[1]["access_token"]
+                 ).json()["error"] == {".tag": "not_a_member"}
+
+
+def test_remove_folder_member_both_pollers(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    bob, bt = connect(c, "bob@example.com", "Bob")
+    sfid = share(c, tok, "/PD/Track").json()["shared_folder_id"]
+    put(c, acct, "/PD/Track/mix.wav", b"mix")
+    assert invite(c, tok, sfid, "bob@example.com", "cy@example.org").status == 200
+    assert c.rpc("sharing/mount_folder", {"shared_folder_id": sfid},
+                 token=bt["access_token"]).status == 200
+    assert c.rpc("files/get_metadata", {"path": "/Track/mix.wav"},
+                 token=bt["access_token"]).status == 200
+
+    def remove(email, leave=False):
+        return c.rpc("sharing/remove_folder_member", {
+            "shared_folder_id": sfid, "member": {".tag": "email", "email": email},
+            "leave_a_copy": leave}, token=tok)
+
+    r = remove("bob@example.com")
+    assert r.status == 200 and set(r.json()) == {".tag", "async_job_id"}
+    assert r.json()[".tag"] == "async_job_id"
+    job = r.json()["async_job_id"]
+    r2 = remove("bob@example.com")            # launched twice: the second one fails
+    poll = lambda route, j: c.rpc(route, {"async_job_id": j}, token=tok).json()  # noqa
+    for _ in range(2):
+        assert poll("sharing/check_remove_member_job_status", job) == {".tag": "in_progress"}
+    # not applied until the job completes
+    assert c.rpc("files/get_metadata", {"path": "/Track"},
+                 token=bt["access_token"]).status == 200
+    assert poll("sharing/check_remove_member_job_status", job) == {".tag": "complete"}
+    assert poll("sharing/check_job_status", job) == {".tag": "complete"}
+    assert c.rpc("files/get_metadata", {"path": "/Track"},
+                 token=bt["access_token"]).status == 409
+    m = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid}, token=tok).json()
+    assert [u["user"]["email"] for u in m["users"]] == ["ann@example.com"]
+    job2 = r2.json()["async_job_id"]
+    for _ in range(2):
+        assert poll("sharing/check_job_status", job2) == {".tag": "in_progress"}
+    assert poll("sharing/check_job_status", job2) == {
+        ".tag": "failed", "failed": {".tag": "remove_folder_member_error",
+                                     "remove_folder_member_error": {
+                                         ".tag": "member_error",
+                                         "member_error": {".tag": "not_a_member"}}}}
+    assert poll("sharing/check_remove_member_job_status", job2) == {
+        ".tag": "failed", "failed": {".tag": "member_error",
+                                     "member_error": {".tag": "not_a_member"}}}
+    # an invitee is removed the same way; remove_polls 0 completes on the first poll
+    c.ctl("POST", "settings", {"remove_polls": 0})
+    job = remove("CY@example.org").json()["async_job_id"]
+    assert poll("sharing/check_job_status", job) == {".tag": "complete"}
+    # launch errors, forced failure, bad job ids
+    assert remove("cy@example.org").json()["error"] == {
+        ".tag": "member_error", "member_error": {".tag": "not_a_member"}}
+    assert remove("ann@example.com").json()["error"] == {".tag": "folder_owner"}
+    r = c.rpc("sharing/remove_folder_member", {
+        "shared_folder_id": "4242", "member": {".tag": "email", "email": "a@b.co"},
+        "leave_a_copy": False}, token=tok)
+    assert r.json()["error"] == {".tag": "access_error", "access_error": {".tag": "invalid_id"}}
+    r = c.rpc("sharing/remove_folder_member", {
+        "shared_folder_id": sfid, "member": {".tag": "email", "email": "a@b.co"}}, token=tok)
+    assert r.status == 400 and "leave_a_copy" in r.text
+    assert invite(c, tok, sfid, "bob@example.com").status == 200
+    c.ctl("POST", "fail_next_job", {"kind": "remove", "error": {".tag": "team_folder"}})
+    job = remove("bob@example.com").json()["async_job_id"]
+    assert poll("sharing/check_remove_member_job_status", job) == {
+        ".tag": "failed", "failed": {".tag": "team_folder"}}
+    for route in ("sharing/check_remove_member_job_status", "sharing/check_job_status"):
+        r = c.rpc(route, {"async_job_id": "dbjid:nope"}, token=tok)
+        assert r.status == 409 and r.json()["error"] == {".tag": "invalid_async_job_id"}
+    assert effects(c)["members_removed"] == 1 and effects(c)["invitees_removed"] == 1
+    # leave_a_copy: the member keeps a plain folder with the content
+    c.ctl("POST", "accept_invite", {"account_id": bob["account_id"], "mount": True})
+    job = remove("bob@example.com", leave=True).json()["async_job_id"]
+    assert poll("sharing/check_job_status", job) == {".tag": "complete"}
+    md = c.rpc("files/get_metadata", {"path": "/Track/mix.wav"},
+               token=bt["access_token"]).json()
+    assert md[".tag"] == "file" and "sharing_info" not in md
+
+
+def test_mount_modes_and_listing(c):
+    c.ctl("POST", "settings", {"token_ttl": 10**6})
+    acct, t = connect(c)
+    tok = t["access_token"]
+    bob, bt = connect(c, "bob@example.com", "Bob")
+    btok = bt["access_token"]
+    sfid = share(c, tok, "/PD/Track").json()["shared_folder_id"]
+    put(c, acct, "/PD/Track/mix.wav", b"mix")
+    put(c, bob, "/Track/mine.txt", b"bob's own")       # the name is taken in Bob's home
+    assert c.rpc("sharing/mount_folder", {"shared_folder_id": sfid},
+                 token=btok).json()["error"] == {".tag": "access_error",
+                                                 "access_error": {".tag": "not_a_member"}}
+    assert invite(c, tok, sfid, "bob@example.com", level="viewer").status == 200
+    mf = c.rpc("sharing/list_mountable_folders", {}, token=btok).json()
+    assert [e["shared_folder_id"] for e in mf["entries"]] == [sfid]
+    assert "path_lower" not in mf["entries"][0]
+    assert c.rpc("sharing/list_folders", {}, token=btok).json()["entries"] == []
+    gm = c.rpc("sharing/get_folder_metadata", {"shared_folder_id": sfid}, token=btok).json()
+    assert gm["access_type"] == {".tag": "viewer"} and "path_lower" not in gm
+    # normal: mount_folder accepts and assigns a path, renamed on a clash
+    feed = lambda k: c.rpc("files/list_folder", {"path": "", "recursive": True},  # noqa
+                           token=k).json()["cursor"]
+    bcur, acur = feed(btok), feed(tok)
+    d = c.rpc("sharing/mount_folder", {"shared_folder_id": sfid}, token=btok).json()
+    assert d["path_lower"] == "/track (1)" and d["access_type"] == {".tag": "viewer"}
+    r = c.rpc("files/list_folder/continue", {"cursor": bcur}, token=btok).json()
+    assert [e["path_display"] for e in r["entries"]] == ["/Track (1)", "/Track (1)/mix.wav"]
+    assert c.rpc("files/list_folder/continue", {"cursor": acur},
+                 token=tok).json()["entries"] == []
+    r = c.rpc("sharing/mount_folder", {"shared_folder_id": sfid}, token=btok)
+    assert r.json()["error"] == {".tag": "already_mounted"}
+    lf = c.rpc("sharing/list_folders", {}, token=btok).json()["entries"]
+    assert [e["path_lower"] for e in lf] == ["/track (1)"]
+    m = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid}, token=tok).json()
+    assert [u["user"]["email"] for u in m["users"]] == ["ann@example.com", "bob@example.com"]
+    assert m["invitees"] == []
+    # the member reads through the mount (same folder id); a viewer cannot write
+    md = c.rpc("files/get_metadata", {"path": "/Track (1)"}, token=btok).json()
+    assert md["sharing_info"]["read_only"] is True and md["id"] == d["folder_id"]
+    assert c.rpc("files/get_metadata", {"path": d["folder_id"] + "/mix.wav"},
+                 token=btok).json()["path_display"] == "/Track (1)/mix.wav"
+    lk = c.rpc("files/get_temporary_link", {"path": "/track (1)/mix.wav"}, token=btok).json()
+    assert c.request("GET", urlsplit(lk["link"]).path).body == b"mix"
+    r = c.rpc("files/create_folder_v2", {"path": "/Track (1)/new"}, token=btok)
+    assert r.json()["error"] == {".tag": "path", "path": {".tag": "no_write_permission"}}
+    # must_automount and not_mountable refuse the API mount
+    cy, ct = connect(c, "cy@example.org", "Cy")
+    c.ctl("POST", f"accounts/{cy['account_id']}/mount_mode", {"mode": "must_automount"})
+    assert invite(c, tok, sfid, "cy@example.org").status == 200
+    r = c.rpc("sharing/mount_folder", {"shared_folder_id": sfid}, token=ct["access_token"])
+    assert r.json()["error"] == {".tag": "must_automount"}
+    acc = c.ctl("POST", "accept_invite", {"email": "cy@example.org",
+                                          "shared_folder_id": sfid})
+    assert acc == {"accepted": [sfid], "mounted": [{"shared_folder_id": sfid,
+                                                    "path": "/Track"}]}
+    dee, dt = connect(c, "dee@example.org", "Dee")
+    c.ctl("POST", f"accounts/{dee['account_id']}/mount_mode", {"mode": "not_mountable"})
+    assert invite(c, tok, sfid, "dee@example.org").status == 200
+    r = c.rpc("sharing/mount_folder", {"shared_folder_id": sfid}, token=dt["access_token"])
+    assert r.json()["error"] == {".tag": "not_mountable"}
+    # automount: a business member's folder is mounted as soon as they are invited
+    biz, zt = connect(c, "biz@acme.test", "Biz", team={"name": "Acme", "home_path": "/Biz"})
+    c.ctl("POST", f"accounts/{biz['account_id']}/mount_mode", {"mode": "automount"})
+    assert invite(c, tok, sfid, "biz@acme.test").status == 200
+    ztok = zt["access_token"]
+    lf = c.rpc("sharing/list_folders", {}, token=ztok).json()["entries"]
+    assert [e["path_lower"] for e in lf] == ["/track"]
+    root = {"Dropbox-API-Path-Root": json.dumps({".tag": "root",
+                                                 "root": biz["root_namespace_id"]})}
+    gm = c.rpc("sharing/get_folder_metadata", {"shared_folder_id": sfid}, token=ztok,
+               headers=root).json()
+    assert gm["path_display"] == "/Biz/Track"
+    r = c.rpc("sharing/mount_folder", {"shared_folder_id": sfid}, token=ztok)
+    assert r.json()["error"] == {".tag": "already_mounted"}
+    # list_folders paging; the owner's folder is not "mountable"
+    for i in range(3):
+        share(c, tok, f"/More{i}")
+    r = c.rpc("sharing/list_folders", {"limit": 2}, token=tok).json()
+    names = [e["name"] for e in r["entries"]]
+    r = c.rpc("sharing/list_folders/continue", {"cursor": r["cursor"]}, token=tok).json()
+    names += [e["name"] for e in r["entries"]]
+    assert names == ["Track", "More0", "More1", "More2"] and "cursor" not in r
+    assert c.rpc("sharing/list_mountable_folders", {}, token=tok).json() == {"entries": []}
+    r = c.rpc("sharing/list_mountable_folders/continue", {"cursor": "x"}, token=tok)
+    assert r.json()["error"] == {".tag": "invalid_cursor"}
+    r = c.rpc("sharing/get_folder_metadata", {"shared_folder_id": sfid},
+              token=connect(c, "eve@example.com", "Eve")[1]["access_token"])
+    assert r.json()["error"] == {".tag": "not_a_member"}
+    sf = [f for f in c.ctl("GET", "shared_folders")["shared_folders"]
+          if f["shared_folder_id"] == sfid][0]
+    assert sf["path"] == "/PD/Track" and sf["owner"] == acct["account_id"]
+    assert {m["email"]: m["access_level"] for m in sf["members"]} == {
+        "ann@example.com": "owner", "bob@example.com": "viewer", "cy@example.org": "editor",
+        "biz@acme.test": "editor"}
+    assert [i["email"] for i in sf["invitees"]] == ["dee@example.org"]
+    assert {m["path"] for m in sf["mounts"]} == {"/PD/Track", "/Track (1)", "/Track"}
+    assert effects(c)["mounts"] == 3 and effects(c)["members_added"] == 3
+
+
+def test_sharing_scopes_and_call_style(c):
+    c.ctl("POST", "apps", {"client_id": "ro", "client_secret": "s",
+                           "scopes": ["sharing.read"]})
+    acct = c.ctl("POST", "accounts", {"email": "a@example.com", "display_name": "A"})
+    p = redirect_params(authorize(c, client_id="ro"))
+    tok = token_call(c, {"grant_type": "authorization_code", "code": p["code"],
+                         "client_id": "ro", "client_secret": "s",
+                         "redirect_uri": REDIRECT}).json()["access_token"]
+    r = share(c, tok, "/X")
+    assert r.status == 401 and r.json()["error"] == {".tag": "missing_scope",
+                                                     "required_scope": "sharing.write"}
+    assert c.rpc("sharing/list_folders", None, token=tok).status == 200
+    assert c.rpc("sharing/list_folders", {}, token=tok).json() == {"entries": []}
+    r = c.request("POST", "/2/sharing/list_folders", b"{}",
+                  {"Authorization": "Bearer " + tok,
+                   "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 400
+    assert acct["mount_mode"] == "normal"

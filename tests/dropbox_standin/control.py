@@ -6,8 +6,15 @@ import base64
 import binascii
 import json
 
+from . import sharing
 from .errors import HttpError
 from .state import DEFAULT_SETTINGS, Fault, make_content
+
+MOUNT_MODES = ("normal", "must_automount", "automount", "not_mountable")
+SIDE_EFFECT_COUNTS = (
+    "folders_created_by_create_folder_v2", "folders_created_by_share_folder", "copies",
+    "files_copied", "folders_copied", "folders_shared", "invitations_sent", "members_added",
+    "members_removed", "invitees_removed", "copies_left", "mounts")
 
 
 def _bad(msg, status=400):
@@ -292,6 +299,72 @@ def handle(handler, st, method, path, query, body):
                  "created": l.created, "expires_at": l.expires_at,
                  "expired": now >= l.expires_at} for l in st.links.values()]})
 
+    # ---- sharing
+    if method == "POST" and sub.startswith("accounts/") and sub.count("/") == 2:
+        _, aid, what = sub.split("/")
+        with st.lock:
+            acct = _account(st, aid)
+            if what == "mount_mode":
+                mode = data.get("mode")
+                if mode not in MOUNT_MODES:
+                    raise _bad(f"mode must be one of {', '.join(MOUNT_MODES)}")
+                acct.mount_mode = mode
+            elif what == "flags":
+                for k in ("email_verified", "can_share"):
+                    if k in data:
+                        if not isinstance(data[k], bool):
+                            raise _bad(f"{k} must be a boolean")
+                        setattr(acct, k, data[k])
+                unknown = set(data) - {"email_verified", "can_share"}
+                if unknown:
+                    raise _bad(f"unknown flags {sorted(unknown)}")
+            else:
+                raise _bad(f"unknown control route {method} /__control/{sub}", 404)
+            return json_response(acct.to_json())
+    if key == ("POST", "invalid_emails"):
+        emails = data.get("emails")
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            raise _bad("emails must be a list of strings")
+        with st.lock:
+            st.invalid_emails = {e.lower() for e in emails}
+            return json_response({"invalid_emails": sorted(st.invalid_emails)})
+    if key == ("POST", "accept_invite"):
+        return json_response(_accept_invite(st, data))
+    if key == ("POST", "fail_next_job"):
+        kind = data.get("kind")
+        if kind not in ("share", "remove"):
+            raise _bad("kind must be share or remove")
+        err = data.get("error") or {".tag": "no_permission"}
+        if not isinstance(err, dict) or not isinstance(err.get(".tag"), str):
+            raise _bad("error must be a union value like {\".tag\": \"no_permission\"}")
+        with st.lock:
+            st.fail_next_job[kind] = err
+        return json_response({"ok": True})
+    if key == ("GET", "shared_folders"):
+        with st.lock:
+            return json_response({"shared_folders": [
+                sharing.control_json(st, sf) for sf in st.shared_folders.values()]})
+    if key == ("GET", "invitations"):
+        sfid, email = _q(query, "shared_folder_id"), _q(query, "email")
+        with st.lock:
+            out = [dict(i) for i in st.invitations
+                   if sfid in (None, i["shared_folder_id"]) and
+                   (email is None or email.lower() == i["email"].lower())]
+        return json_response({"invitations": out})
+    if key == ("GET", "jobs"):
+        with st.lock:
+            return json_response({"jobs": [j.to_json() for j in st.jobs.values()]})
+    if key == ("GET", "side_effects"):
+        with st.lock:
+            d = {k: st.side_effects.get(k, 0) for k in SIDE_EFFECT_COUNTS}
+            d["events"] = list(st.side_effect_log)
+        return json_response(d)
+    if key == ("POST", "side_effects/reset"):
+        with st.lock:
+            st.side_effects.clear()
+            st.side_effect_log.clear()
+        return json_response({"ok": True})
+
     raise _bad(f"unknown control route {method} /__control/{sub}", 404)
 
 
@@ -348,3 +421,37 @@ def _put_file(st, data):
                 d["sha256"] = node.content.digests().sha256
                 d["content_hash"] = node.content.digests().content_hash
         return d
+
+
+def _accept_invite(st, data):
+    """Invitees become members, as if they accepted the email; with mount (default: the
+    account's mode is automount or must_automount, i.e. the automounter runs) the folder
+    is mounted too."""
+    with st.lock:
+        if data.get("account_id"):
+            acct = _account(st, data["account_id"])
+        elif data.get("email"):
+            acct = st.account_by_email(str(data["email"]))
+            if acct is None:
+                raise _bad("no account has that email: create one first (POST accounts)")
+        else:
+            raise _bad("email or account_id is required")
+        mount = data.get("mount")
+        if mount is None:
+            mount = acct.mount_mode in ("automount", "must_automount")
+        sfid = data.get("shared_folder_id")
+        if sfid is not None and sfid not in st.shared_folders:
+            raise _bad("unknown shared_folder_id", 404)
+        folders = [st.shared_folders[sfid]] if sfid is not None else \
+            list(st.shared_folders.values())
+        accepted, mounted = [], []
+        for sf in folders:
+            if sharing.accept(st, sf, acct):
+                accepted.append(sf.id)
+                if mount and sf.mount_of(acct) is None:
+                    node = sharing.mount(st, sf, acct)
+                    mounted.append({"shared_folder_id": sf.id,
+                                    "path": st.path_in_view(node, acct.home_ns)})
+        if not accepted:
+            raise _bad("no pending invitation for that account", 404)
+        return {"accepted": accepted, "mounted": mounted}

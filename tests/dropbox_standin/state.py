@@ -1,5 +1,7 @@
 """Everything the stand-in remembers: apps, accounts, teams, namespaces and their
-files, OAuth codes and tokens, temporary links, cursors, faults, calls and the clock.
+files, OAuth codes and tokens, temporary links, cursors, faults, calls and the clock;
+for sharing, shared folders, jobs, the invitation log and side-effect counts (the
+shared-folder model itself is in sharing.py).
 
 One State per server; every route runs with State.lock held (except streaming bodies
 and hangs), so the model needs no finer locking.
@@ -32,6 +34,16 @@ DEFAULT_SETTINGS = {
     "zip_max_file_bytes": 4 * 10**9 - 1,   # download_zip: largest single file allowed
     "zip_max_entries": 9999,     # download_zip: entries allowed (files + folders + top)
     "list_folder_default_limit": 2000,
+    # sharing (dropbox-api.md §4.10-§4.15)
+    "share_always_async": 0,     # 1: every share_folder answers async_job_id
+    "share_async_polls": 2,      # check_share_job_status answers in_progress this often
+    "remove_polls": 2,           # remove_folder_member jobs: in_progress polls
+    "copy_max_entries": 10000,   # copy_v2: entries allowed (inclusive), else too_many_files
+    "folder_member_limit": 1000,     # members + invitees per folder: too_many_members
+    "pending_invite_limit": 1000,    # invitees per folder: too_many_pending_invites
+    "daily_invite_limit": 1000,      # invitations per inviter per 24 h: rate_limit
+    "email_pattern_400": 1,      # 1: an email failing common.EmailAddress is a 400 (Stone);
+                                 # 0: it is a 409 bad_member/invalid_email instead
 }
 
 ALNUM = string.ascii_letters + string.digits
@@ -131,6 +143,9 @@ class Account:
         self.team_admin = team_admin
         self.team_member_id = None
         self.home_ns = st.new_namespace("home", owner=self)
+        self.shared_ns = {}         # id -> Namespace of the shared folders it is a member of
+        self.mount_mode = "normal"  # normal | must_automount | automount | not_mountable
+        self.can_share = True       # False: share_folder answers no_permission
         self.home_path = None
         self.home_mount = None
         if team is not None:
@@ -157,6 +172,7 @@ class Account:
         out = {self.home_ns.id: self.home_ns}
         if self.team is not None:
             out[self.team.root_ns.id] = self.team.root_ns
+        out.update(self.shared_ns)
         return out
 
     def name_json(self):
@@ -171,7 +187,8 @@ class Account:
         d = {"account_id": self.account_id, "uid": self.uid, "email": self.email,
              "display_name": self.display_name, "account_type": self.account_type,
              "home_namespace_id": self.home_ns.id, "root_namespace_id": self.root_ns.id,
-             "email_verified": self.email_verified, "team": None}
+             "email_verified": self.email_verified, "team": None,
+             "mount_mode": self.mount_mode, "can_share": self.can_share}
         if self.team is not None:
             d["team"] = {"id": self.team.id, "name": self.team.name,
                          "team_member_id": self.team_member_id,
@@ -276,6 +293,7 @@ class State:
             self.cursors = {}
             self.change_seq = 0
             self.changes = []           # (seq, node)
+            self.change_audience = {}   # seq -> account_id, for changes only it sees
             self.next_account_id = None
             self.deny_next = None
             self.fault_ids = itertools.count(1)
@@ -287,6 +305,16 @@ class State:
             self.call_counts = collections.Counter()
             self.call_log = collections.deque(maxlen=2000)
             self.call_seq = itertools.count(1)
+            # sharing
+            self.shared_folders = {}    # shared_folder_id (= namespace id) -> SharedFolder
+            self.jobs = {}              # async_job_id -> Job
+            self.invitations = []       # every invitation sent, oldest first
+            self.invalid_emails = set()     # lower-case emails answered invalid_email
+            self.fail_next_job = {}     # "share" | "remove" -> error union for the next job
+            self.sharing_cursors = {}
+            self.side_effects = collections.Counter()
+            self.side_effect_log = collections.deque(maxlen=5000)
+            self.side_effect_seq = itertools.count(1)
             self.add_app("pdshare-test-app", "pdshare-test-secret")
 
     # ---- clock
@@ -334,9 +362,13 @@ class State:
         self.nodes_by_rev[rev] = node
         return rev
 
-    def record_change(self, node):
+    def record_change(self, node, audience=None):
+        """audience: an account_id when only that account's list_folder/continue should
+        see the change (a folder's content appearing for the member who mounts it)."""
         self.change_seq += 1
         self.changes.append((self.change_seq, node))
+        if audience is not None:
+            self.change_audience[self.change_seq] = audience
 
     # ---- file system primitives (caller holds the lock)
     def mount_at(self, ns, path, mounted):
@@ -378,20 +410,24 @@ class State:
         parent.children.pop(node.name.lower(), None)
         mark(node)
 
-    def path_in_view(self, node, view_ns, _depth=0):
+    def path_in_view(self, node, view_ns, account=None, _depth=0):
         """Display path of node as seen from view_ns ('' for its root), or None when the
-        node cannot be reached from there."""
+        node cannot be reached from there. With an account, mount points it cannot see
+        (another team member's home) are skipped, so a shared folder mounted by two
+        members of one team shows each member their own mount."""
         if _depth > 32:
             return None
         if node.parent is None:
             if node.ns is view_ns:
                 return ""
             for mp in node.ns.mount_points:
-                p = self.path_in_view(mp, view_ns, _depth + 1)
+                if mp.deleted or (account is not None and not self.visible(mp, account)):
+                    continue
+                p = self.path_in_view(mp, view_ns, account, _depth + 1)
                 if p is not None:
                     return p
             return None
-        base = self.path_in_view(node.parent, view_ns, _depth + 1)
+        base = self.path_in_view(node.parent, view_ns, account, _depth + 1)
         if base is None:
             return None
         return base + "/" + node.name
@@ -437,6 +473,20 @@ class State:
                     rec(child, p)
         rec(ns.root, "")
         return out
+
+    def account_by_email(self, email):
+        want = email.lower()
+        for a in self.accounts.values():
+            if a.email.lower() == want:
+                return a
+        return None
+
+    # ---- side effects (what tests count: no duplicate folder, copy or invitation)
+    def note(self, kind, counter=None, n=1, **fields):
+        self.side_effects[counter or kind] += n
+        entry = {"seq": next(self.side_effect_seq), "time": self.now(), "kind": kind}
+        entry.update(fields)
+        self.side_effect_log.append(entry)
 
     # ---- calls
     def record_call(self, entry):

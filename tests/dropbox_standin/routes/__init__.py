@@ -72,5 +72,6 @@ class Ctx:
 
 # Register the routes (modules import this one, so this comes last).
 from . import auth as _auth_routes, users as _users_routes, files as _files_routes  # noqa: E402
+from . import sharing as _sharing_routes  # noqa: E402
 
-MODULES = (_auth_routes, _users_routes, _files_routes)
+MODULES = (_auth_routes, _users_routes, _files_routes, _sharing_routes)

@@ -1,5 +1,7 @@
-"""files namespace (dropbox-api.md §4.2-§4.7): paths, metadata, folders, listing,
-temporary links and download_zip."""
+"""files namespace (dropbox-api.md §4.2-§4.7, §4.10): paths, metadata, folders, listing,
+temporary links, download_zip and copy_v2."""
+
+import json
 
 import posixpath
 from urllib.parse import quote
@@ -8,6 +10,7 @@ from . import route, Download
 from ..errors import (Args, HttpError, lookup, route_error, READ_PATH, WRITE_PATH,
                       LIST_PATH)
 from ..state import iso, rand_str, Link
+from .. import sharing as model
 from ..zipstream import Entry, ZipStream
 
 R = Args.REQUIRED
@@ -21,18 +24,50 @@ IGNORED_NAMES = {"desktop.ini", "thumbs.db", ".ds_store", "icon\r", ".dropbox",
 def folder_metadata(ctx, node, tagged):
     d = {".tag": "folder"} if tagged else {}
     d["name"] = node.name
-    vpath = ctx.state.path_in_view(node, ctx.view)
+    vpath = ctx.state.path_in_view(node, ctx.view, ctx.account)
     if vpath is not None:
         d["path_lower"] = vpath.lower()
         d["path_display"] = vpath
     d["id"] = node.id
+    sharing_info(ctx, node, d, folder=True)
     return d
+
+
+def sharing_info(ctx, node, d, folder):
+    """sharing_info (and the deprecated top-level ids) of a shared folder's mount point
+    and of everything inside a shared folder (files.stone FolderSharingInfo,
+    FileSharingInfo)."""
+    st = ctx.state
+    ns_root = folder and node.parent is None and node.ns.kind == "shared"
+    if ns_root or (folder and node.mount is not None and node.mount.kind == "shared"):
+        sf = st.shared_folders.get(node.ns.id if ns_root else node.mount.id)
+        if sf is None:
+            return
+        if ns_root:                     # "ns:<shared_folder_id>" names the folder itself
+            d["id"] = sf.folder_id
+        d["shared_folder_id"] = sf.id
+        d["sharing_info"] = {"read_only": _read_only(ctx, sf), "shared_folder_id": sf.id,
+                             "traverse_only": False, "no_access": False}
+        return
+    sf = model.shared_folder_of_ns(st, node.ns)
+    if sf is None:
+        return
+    d["parent_shared_folder_id"] = sf.id
+    info = {"read_only": _read_only(ctx, sf), "parent_shared_folder_id": sf.id}
+    if folder:
+        info.update(traverse_only=False, no_access=False)
+    d["sharing_info"] = info
+
+
+def _read_only(ctx, sf):
+    _, level = sf.level_of(ctx.account)
+    return level not in model.WRITE_LEVELS
 
 
 def file_metadata(ctx, node, tagged):
     d = {".tag": "file"} if tagged else {}
     d["name"] = node.name
-    vpath = ctx.state.path_in_view(node, ctx.view)
+    vpath = ctx.state.path_in_view(node, ctx.view, ctx.account)
     if vpath is not None:
         d["path_lower"] = vpath.lower()
         d["path_display"] = vpath
@@ -43,6 +78,7 @@ def file_metadata(ctx, node, tagged):
     d["size"] = node.size
     d["is_downloadable"] = True
     d["content_hash"] = digests(ctx, node.content).content_hash
+    sharing_info(ctx, node, d, folder=False)
     return d
 
 
@@ -64,7 +100,7 @@ def digests(ctx, content):
 
 def deleted_metadata(ctx, node):
     d = {".tag": "deleted", "name": node.name}
-    vpath = ctx.state.path_in_view(node, ctx.view)
+    vpath = ctx.state.path_in_view(node, ctx.view, ctx.account)
     if vpath is not None:
         d["path_lower"] = vpath.lower()
         d["path_display"] = vpath
@@ -91,14 +127,14 @@ def check_path_arg(ctx, args, name, value, pattern):
     args.pattern(name, value, pattern)
 
 
-def split_components(rest):
+def split_components(rest, err=lookup):
     """'/a/b' -> ['a', 'b']; '' -> []; malformed -> 409 malformed_path."""
     if rest == "":
         return []
     comps = rest[1:].split("/")
     for c in comps:
         if c in ("", ".", ".."):
-            raise route_error(lookup("malformed_path"))
+            raise route_error(err("malformed_path"))
     return comps
 
 
@@ -110,22 +146,29 @@ def start_of(ctx, path, err=lookup):
     if path.startswith("id:"):
         ident, sep, rest = path.partition("/")
         node = st.nodes_by_id.get(ident)
+        if node is not None and node.mount is not None and node.mount.kind == "shared":
+            # every mount point of a shared folder has its id: take the caller's own
+            for mp in node.mount.mount_points:
+                if not mp.deleted and mp.ns.id in acct.accessible_namespaces() and \
+                        st.visible(mp, acct):
+                    node = mp
+                    break
         if node is None or node.deleted or node.ns.id not in acct.accessible_namespaces():
             raise route_error(err("not_found"))
-        return node, split_components(sep + rest)
+        return node, split_components(sep + rest, err)
     if path.startswith("ns:"):
         ident, sep, rest = path[3:].partition("/")
         ns = acct.accessible_namespaces().get(ident)
         if ns is None:
             raise route_error(err("not_found"))
-        return ns.root, split_components(sep + rest)
+        return ns.root, split_components(sep + rest, err)
     if path.startswith("rev:"):
         node = st.nodes_by_rev.get(path[4:])
         if node is None or node.deleted or node.rev != path[4:] or \
                 node.ns.id not in acct.accessible_namespaces():
             raise route_error(err("not_found"))
         return node, []
-    return ctx.view.root, split_components(path)
+    return ctx.view.root, split_components(path, err)
 
 
 def resolve(ctx, path, err=lookup):
@@ -137,11 +180,20 @@ def resolve(ctx, path, err=lookup):
     return node
 
 
-def check_write_permission(ctx, parent_dir):
+def can_write(ctx, parent_dir):
     """Top level of a team root: only team admins write there (team policy
-    top_level_content_policy admin_only)."""
+    top_level_content_policy admin_only). Inside a shared folder: owners and editors."""
     if parent_dir.ns.kind == "team_root" and parent_dir.parent is None and \
             not ctx.account.team_admin:
+        return False
+    sf = model.shared_folder_of_ns(ctx.state, parent_dir.ns)
+    if sf is not None and sf.level_of(ctx.account)[1] not in model.WRITE_LEVELS:
+        return False
+    return True
+
+
+def check_write_permission(ctx, parent_dir):
+    if not can_write(ctx, parent_dir):
         raise route_error({".tag": "path", "path": {".tag": "no_write_permission"}})
 
 
@@ -221,6 +273,9 @@ def create_folder_v2(ctx, arg):
     check_name(name)
     check_write_permission(ctx, parent)
     node = st.make_child(parent, name, True)
+    st.note("folder_created", "folders_created_by_create_folder_v2",
+            route="files/create_folder_v2", account_id=ctx.account.account_id,
+            path=st.path_in_view(node, ctx.view, ctx.account))
     return {"metadata": folder_metadata(ctx, node, tagged=False)}
 
 
@@ -255,7 +310,7 @@ def find_deleted(ctx, path):
     want = path.lower()
     for _, node in reversed(ctx.state.changes):
         if node.deleted:
-            p = ctx.state.path_in_view(node, ctx.view)
+            p = ctx.state.path_in_view(node, ctx.view, ctx.account)
             if p is not None and p.lower() == want:
                 return node
     return None
@@ -322,7 +377,7 @@ def _mine(ctx, node):
 def _deleted_under(ctx, folder, recursive):
     """Deleted nodes in the listed scope whose path holds nothing now, latest first."""
     st = ctx.state
-    fpath = (st.path_in_view(folder, ctx.view) or "").lower()
+    fpath = (st.path_in_view(folder, ctx.view, ctx.account) or "").lower()
     seen = set()
     out = []
     for _, node in reversed(st.changes):
@@ -331,7 +386,7 @@ def _deleted_under(ctx, folder, recursive):
         seen.add(node.id)
         if not _mine(ctx, node):
             continue
-        p = st.path_in_view(node, ctx.view)
+        p = st.path_in_view(node, ctx.view, ctx.account)
         if p is None:
             continue
         pl = p.lower()
@@ -369,14 +424,15 @@ def _page(ctx, rec):
     folder = st.nodes_by_id.get(rec["folder"])
     if folder is None or folder.deleted:
         raise route_error(lookup("not_found"))
-    fpath = st.path_in_view(folder, ctx.view)
+    fpath = st.path_in_view(folder, ctx.view, ctx.account)
     if fpath is None:
         raise route_error({".tag": "reset"})
     flow = fpath.lower()
     last = {}
+    me = ctx.account.account_id
     for seq, node in st.changes:
-        if seq > rec["seq"]:
-            last[node.id] = (seq, node)
+        if seq > rec["seq"] and st.change_audience.get(seq, me) == me:
+            last[id(node)] = (seq, node)     # mount points share one id
     ordered = sorted(last.values(), key=lambda x: x[0])
     new_seq = rec["seq"]
     for seq, node in ordered:
@@ -385,7 +441,7 @@ def _page(ctx, rec):
         new_seq = seq
         if not _mine(ctx, node):
             continue
-        p = st.path_in_view(node, ctx.view)
+        p = st.path_in_view(node, ctx.view, ctx.account)
         if p is None or node is folder:
             continue
         pl = p.lower()
@@ -457,9 +513,9 @@ def download_zip(ctx, arg):
     entries = [Entry(top + "/", None, now)]
     total = 0
     biggest = 0
-    fpath = st.path_in_view(folder, ctx.view) or ""
+    fpath = st.path_in_view(folder, ctx.view, ctx.account) or ""
     for node in st.iter_tree(folder, True, True, ctx.account):
-        rel = st.path_in_view(node, ctx.view)
+        rel = st.path_in_view(node, ctx.view, ctx.account)
         rel = rel[len(fpath) + 1:] if rel is not None else node.name
         if node.is_dir:
             entries.append((top + "/" + rel + "/", None, now))
@@ -476,3 +532,100 @@ def download_zip(ctx, arg):
     z = ZipStream(entries)
     return Download({"metadata": folder_metadata(ctx, folder, tagged=False)}, z,
                     z.length, "application/zip")
+
+
+# ---------------------------------------------------------------- copy_v2
+
+RELOCATION_PATH = r"(/(.|[\r\n])*)|(ns:[0-9_]+(/(.|[\r\n])*)?)|(id:.*)"    # WritePathOrId
+
+
+def _relocation(tag):
+    """err(tag) for start_of: a LookupError/WriteError member under from_lookup or to."""
+    return lambda inner: {".tag": tag, tag: {".tag": inner}}
+
+
+def _rewrap(e, tag):
+    """A 409 {".tag":"path","path":X} from the shared helpers, as {".tag":tag, tag:X}."""
+    try:
+        err = json.loads(e.body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return e
+    if e.status != 409 or not isinstance(err, dict) or err.get(".tag") != "path":
+        return e
+    return route_error({".tag": tag, tag: err["path"]})
+
+
+def _has_shared_mount(node):
+    for child in node.dir().children.values():
+        if child.mount is not None:
+            return True
+        if child.is_dir and _has_shared_mount(child):
+            return True
+    return False
+
+
+def _count_entries(node, limit):
+    n = 1
+    if node.is_dir:
+        for child in node.dir().children.values():
+            if child.mount is None:
+                n += _count_entries(child, limit - n)
+            if n > limit:
+                break
+    return n
+
+
+@route("files/copy_v2", scope="files.content.write",
+       write_contention={".tag": "to", "to": {".tag": "too_many_write_operations"}})
+def copy_v2(ctx, arg):
+    a = Args(ctx.route)
+    arg = a.check(arg, {"from_path": ("str", R), "to_path": ("str", R),
+                        "allow_shared_folder": ("bool", False), "autorename": ("bool", False),
+                        "allow_ownership_transfer": ("bool", False)})
+    for name in ("from_path", "to_path"):
+        check_path_arg(ctx, a, name, arg[name], RELOCATION_PATH)
+    st = ctx.state
+    src = resolve(ctx, arg["from_path"], err=_relocation("from_lookup"))
+    if src.parent is None or (src.mount is not None and src.mount.kind == "shared"):
+        raise route_error({".tag": "cant_copy_shared_folder"})
+    try:
+        start, comps = start_of(ctx, arg["to_path"], err=_relocation("to"))
+    except HttpError as e:
+        if b'"not_found"' in e.body:
+            raise route_error({".tag": "to", "to": {".tag": "no_write_permission"}})
+        raise
+    if not comps:
+        raise route_error({".tag": "to", "to": {".tag": "conflict", "conflict": {
+            ".tag": "folder" if start.is_dir else "file"}}})
+    src_path = (st.path_in_view(src, ctx.view, ctx.account) or "").lower()
+    base = st.path_in_view(start, ctx.view, ctx.account)
+    dst_path = ((base or "") + "/" + "/".join(comps)).lower()
+    if src.is_dir and base is not None and dst_path.startswith(src_path + "/"):
+        raise route_error({".tag": "cant_move_folder_into_itself"})
+    limit = st.settings["copy_max_entries"]
+    if _count_entries(src, limit) > limit:
+        raise route_error({".tag": "too_many_files"})
+    if src.is_dir and _has_shared_mount(src):
+        nested = model.shared_folder_of_ns(st, start.dir().ns) is not None
+        raise route_error({".tag": "cant_nest_shared_folder" if nested
+                           else "cant_copy_shared_folder"})
+    try:
+        parent = ensure_parents(ctx, start, comps)
+        name = comps[-1]
+        existing = parent.children.get(name.lower())
+        if existing is not None:
+            if not arg["autorename"]:
+                raise route_error(conflict("folder" if existing.is_dir else "file"))
+            name = autorename(parent, name, src.is_dir)
+        check_name(name)
+        check_write_permission(ctx, parent)
+    except HttpError as e:
+        raise _rewrap(e, "to")
+    counts = {"files": 0, "folders": 0}
+    new = model.copy_tree(st, src, parent, name, counts)
+    st.note("copy", "copies", account_id=ctx.account.account_id,
+            from_path=st.path_in_view(src, ctx.view, ctx.account),
+            to_path=st.path_in_view(new, ctx.view, ctx.account), **counts)
+    st.side_effects["files_copied"] += counts["files"]
+    st.side_effects["folders_copied"] += counts["folders"]
+    return {"metadata": metadata(ctx, new)}
