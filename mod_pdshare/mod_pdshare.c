@@ -16,6 +16,7 @@ static void pdshare_register_hooks(apr_pool_t *p)
 {
     ap_hook_post_config(pdshare_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pdshare_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(pdshare_jobs_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(pdshare_api_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pdshare_public_handler, NULL, NULL, APR_HOOK_MIDDLE);
     /* Each new mod_dbd connection: session settings, schema migration and

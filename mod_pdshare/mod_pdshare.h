@@ -52,6 +52,7 @@ typedef struct {
     const char *smtp_url;
     const char *mail_from;
     const char *share_path;
+    int job_lease;
     /* Derived in post_config (and child_init for the in-process cache). */
     pds_tmpl_set_t *templates;
     pds_settings_t settings;
@@ -71,6 +72,7 @@ typedef struct {
 #define PDS_DEFAULT_MAX_TRACKS 50
 #define PDS_DEFAULT_EXPORT_BY_STATUS "non-final"
 #define PDS_DEFAULT_SHARE_PATH "/s"
+#define PDS_DEFAULT_JOB_LEASE 60
 
 extern const command_rec pdshare_cmds[];
 void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s);
@@ -79,6 +81,8 @@ void *pdshare_merge_srv_conf(apr_pool_t *p, void *base, void *add);
 int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 /* Per child: the in-process link cache where no memcache is configured. */
 void pdshare_child_init(apr_pool_t *pchild, server_rec *s);
+/* Per child: the job worker thread (mod_pdshare_jobs.c). */
+void pdshare_jobs_child_init(apr_pool_t *pchild, server_rec *s);
 
 int pdshare_api_handler(request_rec *r);
 int pdshare_public_handler(request_rec *r);

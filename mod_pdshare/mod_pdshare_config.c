@@ -21,6 +21,7 @@ void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->templink_ttl = -1;
     c->max_tracks = -1;
     c->export_single_folder = -1;
+    c->job_lease = -1;
     return c;
 }
 
@@ -53,6 +54,7 @@ void *pdshare_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(smtp_url);
     MERGE_PTR(mail_from);
     MERGE_PTR(share_path);
+    MERGE_INT(job_lease);
 #undef MERGE_PTR
 #undef MERGE_INT
     return c;
@@ -344,6 +346,12 @@ static const char *set_share_path(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static const char *set_job_lease(cmd_parms *cmd, void *dc, const char *arg)
+{
+    CHECK_CONTEXT(cmd);
+    return parse_int(cmd, arg, 5, 3600, &conf_of(cmd)->job_lease);
+}
+
 #define URL_FIELD(f) ((void *)APR_OFFSETOF(pdshare_srv_conf, f))
 
 /* The one list of directives; `apache2 -L` prints it, and the README's
@@ -385,6 +393,8 @@ const command_rec pdshare_cmds[] = {
                  "On: uploaded files go flat into the producer's base folder"),
     AP_INIT_TAKE1("PDShareExportByStatus", set_export_by_status, NULL, RSRC_CONF,
                   "which uploaded files are exported: final, non-final or all"),
+    AP_INIT_TAKE1("PDShareJobLease", set_job_lease, NULL, RSRC_CONF,
+                  "seconds a worker holds a job before another may take it over"),
     AP_INIT_TAKE1("PDShareSMTP", set_smtp, NULL, RSRC_CONF,
                   "smtp:// or smtps:// URL for collaborator notices"),
     AP_INIT_TAKE1("PDShareMailFrom", set_mail_from, NULL, RSRC_CONF,
@@ -424,6 +434,7 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         if (c->export_single_folder < 0) c->export_single_folder = 0;
         if (!c->export_by_status) c->export_by_status = PDS_DEFAULT_EXPORT_BY_STATUS;
         if (!c->share_path) c->share_path = PDS_DEFAULT_SHARE_PATH;
+        if (c->job_lease < 0) c->job_lease = PDS_DEFAULT_JOB_LEASE;
         c->settings.share_path = c->share_path;
         c->settings.max_tracks = c->max_tracks;
         c->settings.dropbox_root = c->dropbox_root;

@@ -237,9 +237,9 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     fill.session = s;
     fill.path = apr_pstrcat(r->pool, s->path_prefix, f->dropbox_path, NULL);
     fill.ttl = c->templink_ttl;
-    key = apr_pstrcat(r->pool, "pds:tl:", pds_sha256_hex(r->pool, apr_pstrcat(r->pool,
-                      s->username, "\n", s->account_id, "\n", fill.path, NULL),
-                      strlen(s->username) + strlen(s->account_id) + strlen(fill.path) + 2), NULL);
+    /* Hashed: memcached keys must be short and free of spaces. */
+    key = apr_pstrcat(r->pool, s->username, "\n", s->account_id, "\n", fill.path, NULL);
+    key = apr_pstrcat(r->pool, "pds:tl:", pds_sha256_hex(r->pool, key, strlen(key)), NULL);
     /* No cache only when the in-process one could not be made (logged). */
     rv = c->cache ? pds_cache_fetch(c->cache, r->pool, key, c->total_timeout * 1000, fill_link,
                                     &fill, &link, &trace)

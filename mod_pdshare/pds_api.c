@@ -8,6 +8,7 @@
 #include "pds_api.h"
 #include "pds_page.h"
 #include "pds_connect.h"
+#include "pds_collab.h"
 
 static const char *const sharing_statuses[] = { "private", "wip", "released", NULL };
 static const char *const categories[] = { "master", "bounce", "stem", "project", NULL };
@@ -294,7 +295,7 @@ static pds_err_t *track_children(pds_ctx_t *ctx, const char *track_id, const cha
             return NULL;
         }
     }
-    if (only) return pds_db_failed(ctx);   /* just written, yet not read back */
+    if (only) return pds_err(ctx->pool, 404, "not_found", "no such entry in %s", key);
     arr = json_array();
     for (i = 0; i < rs->rows->nelts; i++)
         json_array_append_new(arr, to_json(ctx->pool, PDS_ROW(rs, i)));
@@ -332,13 +333,6 @@ static apr_array_header_t *track_folders(pds_ctx_t *ctx, const char **track, jso
         }
     }
     return folders;
-}
-
-static const char *lower(apr_pool_t *p, const char *s)
-{
-    char *l = apr_pstrdup(p, s), *c;
-    for (c = l; *c; c++) *c = (char)apr_tolower(*c);
-    return l;
 }
 
 static const char *category_of_folder(const char *path)
@@ -379,11 +373,11 @@ static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
     /* Dropbox paths are case-insensitive. */
     json_array_foreach(files, k, f) {
         const char *path = json_string_value(json_object_get(f, "dropbox_path"));
-        if (path) apr_hash_set(known, lower(ctx->pool, path), APR_HASH_KEY_STRING, "");
+        if (path) apr_hash_set(known, pds_lower(ctx->pool, path), APR_HASH_KEY_STRING, "");
     }
     json_array_foreach(found, k, f) {
         const char *path = json_string_value(json_object_get(f, "path"));
-        if (apr_hash_get(known, lower(ctx->pool, path), APR_HASH_KEY_STRING)) continue;
+        if (apr_hash_get(known, pds_lower(ctx->pool, path), APR_HASH_KEY_STRING)) continue;
         json_array_append_new(files, json_pack("{s:n,s:s,s:s,s:O,s:s,s:O,s:b}", "id",
                               "track_id", track_id, "category", category_of_folder(path),
                               "name", json_object_get(f, "name"), "dropbox_path", path,
@@ -468,7 +462,42 @@ static pds_err_t *collab_delete(pds_ctx_t *ctx, const char *track_id, const char
     if (EXEC(ctx->db, "pds_collab_delete", &n, cid, track_id, ctx->user))
         return pds_db_failed(ctx);
     if (!n) return not_found(ctx, "collaborator");
-    return NULL;
+    /* Their access to the shared folder goes too (a job). */
+    return pds_collab_removed(ctx, track_id, cid);
+}
+
+/* PATCH a collaborator: fields left out keep their value, null clears. */
+static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char *cid,
+                               json_t *body, json_t **out)
+{
+    json_t *cur;
+    const char *v[5];
+    pds_presence_e pr;
+    pds_err_t *e;
+    const char *s;
+    static const char *const keys[] = { "name", "email", "avatar_url", "role", "username" };
+    int i;
+    if (!pds_valid_id(cid)) return not_found(ctx, "collaborator");
+    if ((e = track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, out)))
+        return e;
+    cur = pds_json_pool(ctx->pool, *out);
+    for (i = 0; i < 5; i++) v[i] = json_string_value(json_object_get(cur, keys[i]));
+    if ((e = pds_field_text(ctx->pool, body, "name", 100, &s, &pr))) return e;
+    if (pr == PDS_NULL || (pr == PDS_SET && !*s))
+        return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
+    if (pr == PDS_SET) v[0] = s;
+    if ((e = pds_field_email(ctx->pool, body, "email", &s, &pr))) return e;
+    if (pr != PDS_ABSENT) v[1] = s;
+    if ((e = pds_field_url(ctx->pool, body, "avatar_url", &s, &pr))) return e;
+    if (pr != PDS_ABSENT) v[2] = s;
+    if ((e = pds_field_text(ctx->pool, body, "role", 50, &s, &pr))) return e;
+    if (pr != PDS_ABSENT) v[3] = s && *s ? s : NULL;
+    if ((e = pds_field_username(ctx->pool, body, "username", &s, &pr))) return e;
+    if (pr != PDS_ABSENT) v[4] = s;
+    if (EXEC(ctx->db, "pds_collab_update", NULL, v[0], v[1], v[2], v[3], v[4], cid, track_id,
+             ctx->user))
+        return pds_db_failed(ctx);
+    return track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, out);
 }
 
 /* ----------------------------------------------------------------- shares */
@@ -956,22 +985,32 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
         else if (!(*err = collab_add(ctx, seg[1], body, res))) out->status = 201;
     }
     else if (n == 4 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators")) {
-        ALLOW("DELETE");
-        if (!(*err = collab_delete(ctx, seg[1], seg[3]))) out->status = 204;
+        ALLOW("PATCH, DELETE");
+        if (IS("PATCH")) *err = collab_patch(ctx, seg[1], seg[3], body, res);
+        else if (!(*err = collab_delete(ctx, seg[1], seg[3]))) out->status = 204;
     }
-    else if (n >= 3 && !strcmp(seg[0], "tracks")
-             && (!strcmp(seg[2], "share-with-collaborators") || !strcmp(seg[2], "share-status")
-                 || !strcmp(seg[2], "upload"))) {
+    else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-with-collaborators")) {
+        ALLOW("POST");
+        if (!(*err = pds_collab_share(ctx, seg[1], body, res))) out->status = 202;
+    }
+    else if (n == 4 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-with-collaborators")
+             && (!strcmp(seg[3], "retry") || !strcmp(seg[3], "reset"))) {
+        ALLOW("POST");
+        if (!(*err = pds_collab_retry(ctx, seg[1], !strcmp(seg[3], "reset"), res))) out->status = 202;
+    }
+    else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-status")) {
+        ALLOW("GET");
+        *err = pds_collab_status(ctx, seg[1], res);
+    }
+    else if (n >= 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "upload")) {
         const char **row;
         if (!(*err = track_row(ctx, seg[1], &row)))
             *err = pds_err(ctx->pool, 503, "not_available",
-                           "collaborator sharing and uploads need the Dropbox connection,"
-                           " which this build does not provide yet");
+                           "uploads are not available in this build yet");
     }
     else if (n == 1 && !strcmp(seg[0], "share-with-collaborators")) {
         ALLOW("POST");
-        *err = pds_err(ctx->pool, 503, "not_available", "collaborator sharing needs the Dropbox"
-                       " connection, which this build does not provide yet");
+        if (!(*err = pds_collab_bulk(ctx, body, res))) out->status = 202;
     }
     else if (n == 1 && !strcmp(seg[0], "shares")) {
         ALLOW("GET, POST");

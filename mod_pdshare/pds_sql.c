@@ -69,7 +69,31 @@ static const char *const migration_v3[] = {
     NULL
 };
 
-const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3 };
+/* v4: the durable job queue, per-track and per-collaborator sharing state,
+ * and a key that makes notifications idempotent. */
+static const char *const migration_v4[] = {
+    "CREATE TABLE IF NOT EXISTS pds_jobs ("
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, track_id TEXT,"
+    " payload TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " lease_owner TEXT, lease_until BIGINT, last_error TEXT, run_after BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pds_jobs_ready ON pds_jobs (state, run_after)",
+    "CREATE INDEX IF NOT EXISTS pds_jobs_track ON pds_jobs (track_id, created_at)",
+    "CREATE TABLE IF NOT EXISTS pds_track_shares ("
+    " track_id TEXT PRIMARY KEY, owner TEXT NOT NULL, folder_path TEXT,"
+    " shared_folder_id TEXT, job_id TEXT, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pds_collab_shares ("
+    " track_id TEXT NOT NULL, collaborator_id TEXT NOT NULL, owner TEXT NOT NULL,"
+    " email TEXT, status TEXT NOT NULL, error TEXT, updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (track_id, collaborator_id))",
+    "ALTER TABLE pds_notifications ADD COLUMN dedupe TEXT",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pds_notifications_dedupe"
+    " ON pds_notifications (username, dedupe)",
+    NULL
+};
+
+const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3,
+                                              migration_v4 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
@@ -231,5 +255,64 @@ const pds_stmt_def_t pds_statements[] = {
       " FROM pds_oauth_states WHERE state_hash = %s" },
     { "pds_state_delete", "DELETE FROM pds_oauth_states WHERE state_hash = %s" },
     { "pds_state_purge", "DELETE FROM pds_oauth_states WHERE created_at < %lld" },
+
+    /* Jobs. A claim takes the oldest ready job (pending and due, or running
+     * with its lease run out); the UPDATE re-checks that condition, so of two
+     * workers racing for one job only one changes a row. */
+    { "pds_job_insert",
+      "INSERT INTO pds_jobs (id, kind, owner, track_id, payload, state, attempts, run_after,"
+      " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'pending', 0, %lld, %lld, %lld)" },
+    { "pds_job_next",
+      "SELECT id FROM pds_jobs WHERE (state = 'pending' AND run_after <= %lld)"
+      " OR (state = 'running' AND lease_until < %lld) ORDER BY run_after, created_at LIMIT 1" },
+    { "pds_job_claim",
+      "UPDATE pds_jobs SET state = 'running', lease_owner = %s, lease_until = %lld,"
+      " attempts = attempts + 1, updated_at = %lld WHERE id = %s"
+      " AND ((state = 'pending' AND run_after <= %lld) OR (state = 'running' AND lease_until < %lld))" },
+    { "pds_job_get",
+      "SELECT id, kind, owner, track_id, payload, state, attempts, lease_owner, lease_until,"
+      " last_error, run_after, created_at, updated_at FROM pds_jobs WHERE id = %s" },
+    { "pds_job_renew",
+      "UPDATE pds_jobs SET lease_until = %lld, updated_at = %lld WHERE id = %s"
+      " AND lease_owner = %s AND state = 'running'" },
+    { "pds_job_finish",
+      "UPDATE pds_jobs SET state = %s, last_error = %s, run_after = %lld, lease_owner = NULL,"
+      " lease_until = NULL, updated_at = %lld WHERE id = %s AND lease_owner = %s" },
+    { "pds_job_requeue",
+      "UPDATE pds_jobs SET state = 'pending', run_after = %lld, attempts = 0, last_error = NULL,"
+      " lease_owner = NULL, lease_until = NULL, updated_at = %lld WHERE id = %s AND owner = %s" },
+
+    { "pds_track_share_get",
+      "SELECT track_id, owner, folder_path, shared_folder_id, job_id, updated_at"
+      " FROM pds_track_shares WHERE track_id = %s AND owner = %s" },
+    { "pds_track_share_put",
+      "INSERT INTO pds_track_shares (track_id, owner, folder_path, shared_folder_id, job_id,"
+      " updated_at) VALUES (%s, %s, %s, %s, %s, %lld) ON CONFLICT (track_id) DO UPDATE SET"
+      " folder_path = COALESCE(excluded.folder_path, pds_track_shares.folder_path),"
+      " shared_folder_id = COALESCE(excluded.shared_folder_id, pds_track_shares.shared_folder_id),"
+      " job_id = COALESCE(excluded.job_id, pds_track_shares.job_id),"
+      " updated_at = excluded.updated_at" },
+    { "pds_track_share_delete", "DELETE FROM pds_track_shares WHERE track_id = %s AND owner = %s" },
+    { "pds_collab_share_list",
+      "SELECT collaborator_id, email, status, error, updated_at FROM pds_collab_shares"
+      " WHERE track_id = %s AND owner = %s" },
+    { "pds_collab_share_put",
+      "INSERT INTO pds_collab_shares (track_id, collaborator_id, owner, email, status, error,"
+      " updated_at) VALUES (%s, %s, %s, %s, %s, %s, %lld) ON CONFLICT (track_id, collaborator_id)"
+      " DO UPDATE SET email = excluded.email, status = excluded.status, error = excluded.error,"
+      " updated_at = excluded.updated_at" },
+    { "pds_collab_share_fail_pending",
+      "UPDATE pds_collab_shares SET status = 'failed', error = %s, updated_at = %lld"
+      " WHERE track_id = %s AND owner = %s AND status = 'pending'" },
+    { "pds_collab_share_delete_track",
+      "DELETE FROM pds_collab_shares WHERE track_id = %s AND owner = %s" },
+    { "pds_collab_update",
+      "UPDATE pds_collaborators SET name = %s, email = %s, avatar_url = %s, role = %s,"
+      " username = %s WHERE id = %s AND track_id = %s AND owner = %s" },
+    { "pds_tracks_with_collabs",
+      "SELECT DISTINCT track_id FROM pds_collaborators WHERE owner = %s" },
+    { "pds_notification_add",
+      "INSERT INTO pds_notifications (id, username, kind, message, data, created_at, dedupe)"
+      " VALUES (%s, %s, %s, %s, %s, %lld, %s) ON CONFLICT (username, dedupe) DO NOTHING" },
     { NULL, NULL }
 };

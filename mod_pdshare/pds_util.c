@@ -238,3 +238,10 @@ int pds_url_unescape(char *s)
     *o = '\0';
     return 0;
 }
+
+const char *pds_lower(apr_pool_t *p, const char *s)
+{
+    char *l = apr_pstrdup(p, s), *c;
+    for (c = l; *c; c++) if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+    return l;
+}

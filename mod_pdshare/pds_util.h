@@ -21,6 +21,9 @@ const char *pds_new_id(apr_pool_t *p, const char *prefix);
 /* Constant-time comparison of two strings of possibly different length. */
 int pds_ct_streq(const char *a, const char *b);
 
+/* An ASCII-lowercased copy. */
+const char *pds_lower(apr_pool_t *p, const char *s);
+
 /* HTML escaping for text and attribute values. */
 const char *pds_html_escape(apr_pool_t *p, const char *s);
 void pds_html_escape_to(apr_pool_t *p, apr_array_header_t *out, const char *s, apr_size_t len);

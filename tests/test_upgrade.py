@@ -43,7 +43,7 @@ def test_v1_database_is_upgraded_in_place(httpd_factory):
     # What the new version added works on the upgraded file.
     assert alice.get("/notifications").json() == {"notifications": []}
     with h.db() as conn:
-        assert conn.execute("SELECT version FROM pds_schema_version").fetchall() == [(3,)]
+        assert conn.execute("SELECT version FROM pds_schema_version").fetchall() == [(4,)]
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"pds_events_share", "pds_tracks_group", "pds_notifications_user"} <= indexes
 
@@ -58,7 +58,7 @@ def test_pdsharectl_migrates_v1_to_latest(tmp_path):
     ctl = str(REPO / "mod_pdshare" / "pdsharectl")
     out = subprocess.run([ctl, "-p", str(db), "migrate"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "schema version 3" in out.stdout
+    assert "schema version 4" in out.stdout
     out = subprocess.run([ctl, "-p", str(db), "shares", "stats", "alice", "s00000000000000v1"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

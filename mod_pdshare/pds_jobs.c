@@ -1,0 +1,127 @@
+#include <string.h>
+#include <apr_strings.h>
+
+#include "pds_util.h"
+#include "pds_jobs.h"
+
+#define ARGS(...) ((const char *[]){ __VA_ARGS__ })
+#define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
+#define SELECT(db, label, rs, ...) pds_db_select((db), (label), (rs), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
+#define EXEC(db, label, n, ...) pds_db_exec((db), (label), (n), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
+
+enum { J_ID, J_KIND, J_OWNER, J_TRACK, J_PAYLOAD, J_STATE, J_ATTEMPTS, J_LEASE_OWNER,
+       J_LEASE_UNTIL, J_ERROR, J_RUN_AFTER, J_CREATED, J_UPDATED };
+
+static pds_job_t *job_from_row(apr_pool_t *p, const char **r)
+{
+    pds_job_t *j = apr_pcalloc(p, sizeof(*j));
+    apr_int64_t n = 0;
+    j->id = r[J_ID];
+    j->kind = r[J_KIND];
+    j->owner = r[J_OWNER];
+    j->track_id = r[J_TRACK];
+    j->payload = r[J_PAYLOAD] ? pds_json_pool(p, json_loads(r[J_PAYLOAD], 0, NULL)) : NULL;
+    if (!j->payload) j->payload = pds_json_pool(p, json_object());
+    j->state = r[J_STATE];
+    pds_parse_int64(r[J_ATTEMPTS], 0, 1000000, &n);
+    j->attempts = (int)n;
+    j->last_error = r[J_ERROR];
+    pds_parse_int64(r[J_CREATED], 0, APR_INT64_MAX, &j->created_at);
+    pds_parse_int64(r[J_UPDATED], 0, APR_INT64_MAX, &j->updated_at);
+    return j;
+}
+
+static pds_err_t *job_by_id(pds_ctx_t *ctx, const char *id, pds_job_t **job)
+{
+    pds_rows_t *rs;
+    if (SELECT(ctx->db, "pds_job_get", &rs, id)) return pds_db_failed(ctx);
+    *job = rs->rows->nelts ? job_from_row(ctx->pool, PDS_ROW(rs, 0)) : NULL;
+    return NULL;
+}
+
+pds_err_t *pds_job_enqueue(pds_ctx_t *ctx, const char *kind, const char *owner,
+                           const char *track_id, json_t *payload, const char **id)
+{
+    char *text = json_dumps(payload, JSON_COMPACT);
+    const char *now = pds_db_i64(ctx->pool, ctx->now), *t;
+    apr_status_t rv;
+    *id = pds_new_id(ctx->pool, "j");
+    if (!text || !*id) {
+        free(text);
+        return pds_err(ctx->pool, 503, "unavailable", "cannot queue the job");
+    }
+    t = apr_pstrdup(ctx->pool, text);
+    free(text);
+    rv = EXEC(ctx->db, "pds_job_insert", NULL, *id, kind, owner, track_id, t, now, now, now);
+    return rv ? pds_db_failed(ctx) : NULL;
+}
+
+pds_err_t *pds_job_claim(pds_ctx_t *ctx, const char *worker, int lease_secs, pds_job_t **job)
+{
+    const char *now = pds_db_i64(ctx->pool, ctx->now);
+    const char *until = pds_db_i64(ctx->pool, ctx->now + lease_secs);
+    pds_rows_t *rs;
+    int n = 0;
+    *job = NULL;
+    if (SELECT(ctx->db, "pds_job_next", &rs, now, now)) return pds_db_failed(ctx);
+    if (!rs->rows->nelts) return NULL;
+    if (EXEC(ctx->db, "pds_job_claim", &n, worker, until, now, PDS_ROW(rs, 0)[0], now, now))
+        return pds_db_failed(ctx);
+    if (n != 1) return NULL;                        /* another worker was first */
+    return job_by_id(ctx, PDS_ROW(rs, 0)[0], job);
+}
+
+pds_err_t *pds_job_renew(pds_ctx_t *ctx, pds_job_t *job, const char *worker, int lease_secs)
+{
+    int n = 0;
+    if (EXEC(ctx->db, "pds_job_renew", &n, pds_db_i64(ctx->pool, ctx->now + lease_secs),
+             pds_db_i64(ctx->pool, ctx->now), job->id, worker))
+        return pds_db_failed(ctx);
+    if (n != 1) return pds_err(ctx->pool, 409, "lease_lost", "the job's lease was taken over");
+    return NULL;
+}
+
+pds_err_t *pds_job_finish(pds_ctx_t *ctx, pds_job_t *job, const char *worker, const char *state,
+                          const char *error, int retry_in)
+{
+    if (!strcmp(state, "pending") && job->attempts >= PDS_JOB_MAX_ATTEMPTS) state = "failed";
+    if (EXEC(ctx->db, "pds_job_finish", NULL, state, error,
+             pds_db_i64(ctx->pool, ctx->now + (retry_in > 0 ? retry_in : 0)),
+             pds_db_i64(ctx->pool, ctx->now), job->id, worker))
+        return pds_db_failed(ctx);
+    job->state = state;
+    job->last_error = error;
+    return NULL;
+}
+
+pds_err_t *pds_job_release(pds_ctx_t *ctx, pds_job_t *job, const char *worker)
+{
+    /* The attempt was not a failure: give it back. */
+    job->attempts = job->attempts > 0 ? job->attempts - 1 : 0;
+    return pds_job_finish(ctx, job, worker, "pending", job->last_error, 0);
+}
+
+pds_err_t *pds_job_get(pds_ctx_t *ctx, const char *id, pds_job_t **job)
+{
+    return job_by_id(ctx, id, job);
+}
+
+pds_err_t *pds_job_requeue(pds_ctx_t *ctx, pds_job_t *job)
+{
+    if (EXEC(ctx->db, "pds_job_requeue", NULL, pds_db_i64(ctx->pool, ctx->now),
+             pds_db_i64(ctx->pool, ctx->now), job->id, ctx->user))
+        return pds_db_failed(ctx);
+    job->state = "pending";
+    job->attempts = 0;
+    job->last_error = NULL;
+    return NULL;
+}
+
+json_t *pds_job_json(apr_pool_t *p, const pds_job_t *job)
+{
+    return json_pack("{s:s,s:s,s:s,s:i,s:o,s:s,s:s}", "id", job->id, "kind", job->kind,
+                     "state", job->state, "attempts", job->attempts,
+                     "last_error", job->last_error ? json_string(job->last_error) : json_null(),
+                     "created_at", pds_iso8601(p, job->created_at),
+                     "updated_at", pds_iso8601(p, job->updated_at));
+}
