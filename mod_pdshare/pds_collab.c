@@ -333,6 +333,23 @@ static int checkpoint(attempt_t *a)
     return 1;
 }
 
+/* The owner's Dropbox session; without one the job waits and tries again. */
+static int open_session(attempt_t *a)
+{
+    if (!pds_dbx_session(a->run->env, a->job->owner, &a->s)) return 1;
+    a->error = apr_psprintf(a->ctx->pool, "no usable Dropbox connection: %s",
+                            a->run->env->why ? a->run->env->why : "unknown");
+    a->retry_in = 60 * a->job->attempts;
+    return 0;
+}
+
+/* The database failed under the job: try again shortly. */
+static void db_trouble(attempt_t *a)
+{
+    a->error = a->ctx->db->last_error;
+    a->retry_in = 30;
+}
+
 /* A Dropbox call failed: a transient failure retries the job later. */
 static int dropbox_failed(attempt_t *a, const char *step, const pds_dbx_res_t *res)
 {
@@ -552,20 +569,14 @@ static void run_share(attempt_t *a)
         a->error = "the track is gone";
         return;
     }
-    if (pds_dbx_session(a->run->env, a->job->owner, &a->s)) {
-        a->error = apr_psprintf(ctx->pool, "no usable Dropbox connection: %s",
-                                a->run->env->why ? a->run->env->why : "unknown");
-        a->retry_in = 60 * a->job->attempts;
-        return;
-    }
+    if (!open_session(a)) return;
     folder = apr_pstrcat(ctx->pool, a->run->env->root, "/projects/",
                          track_folder_name(ctx->pool, track), NULL);
     if (!ensure_folder(a, apr_pstrcat(ctx->pool, a->s->path_prefix, folder, NULL)) || !checkpoint(a))
         return;
     if (EXEC(ctx->db, "pds_track_share_put", NULL, track[TR_ID], a->job->owner, folder, NULL,
              a->job->id, pds_db_i64(ctx->pool, pds_now()))) {
-        a->error = ctx->db->last_error;
-        a->retry_in = 30;
+        db_trouble(a);
         return;
     }
 
@@ -578,8 +589,7 @@ static void run_share(attempt_t *a)
             apr_hash_set(wanted, json_string_value(v), APR_HASH_KEY_STRING, "");
     }
     if (SELECT(ctx->db, "pds_file_list", &files, track[TR_ID], a->job->owner)) {
-        a->error = ctx->db->last_error;
-        a->retry_in = 30;
+        db_trouble(a);
         return;
     }
     for (i = 0; i < files->rows->nelts; i++) {
@@ -597,15 +607,13 @@ static void run_share(attempt_t *a)
         return;
     if (EXEC(ctx->db, "pds_track_share_put", NULL, track[TR_ID], a->job->owner, folder, sfid,
              a->job->id, pds_db_i64(ctx->pool, pds_now()))) {
-        a->error = ctx->db->last_error;
-        a->retry_in = 30;
+        db_trouble(a);
         return;
     }
     if (!(members = folder_members(a, sfid))) return;
 
     if (SELECT(ctx->db, "pds_collab_list", &collabs, track[TR_ID], a->job->owner)) {
-        a->error = ctx->db->last_error;
-        a->retry_in = 30;
+        db_trouble(a);
         return;
     }
     for (i = 0; i < collabs->rows->nelts; i++) {
@@ -658,20 +666,14 @@ static void run_remove(attempt_t *a)
         return;
     }
     if (SELECT(ctx->db, "pds_track_share_get", &tsr, a->job->track_id, a->job->owner)) {
-        a->error = ctx->db->last_error;
-        a->retry_in = 30;
+        db_trouble(a);
         return;
     }
     if (!tsr->rows->nelts || !PDS_ROW(tsr, 0)[TS_SFID]) {
         set_collab(a, cid, email, "removed", NULL);               /* nothing was shared */
         return;
     }
-    if (pds_dbx_session(a->run->env, a->job->owner, &a->s)) {
-        a->error = apr_psprintf(ctx->pool, "no usable Dropbox connection: %s",
-                                a->run->env->why ? a->run->env->why : "unknown");
-        a->retry_in = 60 * a->job->attempts;
-        return;
-    }
+    if (!open_session(a)) return;
     arg = pds_json_pool(ctx->pool, json_pack("{s:s,s:{s:s,s:s},s:b}", "shared_folder_id",
                         PDS_ROW(tsr, 0)[TS_SFID], "member", ".tag", "email", "email", email,
                         "leave_a_copy", 0));
