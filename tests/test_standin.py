@@ -1459,3 +1459,446 @@ def test_sharing_scopes_and_call_style(c):
                    "Content-Type": "application/x-www-form-urlencoded"})
     assert r.status == 400
     assert acct["mount_mode"] == "normal"
+
+
+# ---------------------------------------------------------------- uploads
+
+from dropbox_standin.blobs import content_hash_of  # noqa: E402
+
+OCTET = "application/octet-stream"
+
+
+def up(c, tok, route, arg, data=b"", ctype=OCTET, timeout=60, headers=None):
+    """An upload-style call: the argument in Dropbox-API-Arg, the bytes as the body."""
+    h = dict(headers or {})
+    h.update({"Authorization": "Bearer " + tok, "Dropbox-API-Arg": json.dumps(arg)})
+    if ctype is not None:
+        h["Content-Type"] = ctype
+    return c.request("POST", "/2/files/" + route, data, h, timeout=timeout)
+
+
+def cursor(sid, offset):
+    return {"session_id": sid, "offset": offset}
+
+
+def uploads_state(c):
+    return c.ctl("GET", "uploads")
+
+
+def session_of(c, sid):
+    return next(s for s in uploads_state(c)["sessions"] if s["session_id"] == sid)
+
+
+def err_of(r, status=409):
+    assert r.status == status, (r.status, r.text)
+    return r.json()
+
+
+def test_upload_simple_conflicts_hash_and_payload_too_large(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    aid = acct["account_id"]
+    # call style: wrong or missing Content-Type is a 400 text, even with no body
+    for ct in ("application/json", None):
+        r = up(c, tok, "upload", {"path": "/E/x.txt"}, b"", ctype=ct)
+        assert r.status == 400 and r.header("Content-Type").startswith("text/plain")
+        assert r.text.startswith('Error in call to API function "files/upload": '
+                                 'Bad HTTP "Content-Type" header')
+    r = c.request("POST", "/2/files/upload", b"x",
+                  {"Authorization": "Bearer " + tok, "Content-Type": OCTET})
+    assert r.status == 400 and "Dropbox-API-Arg" in r.text
+    assert up(c, tok, "upload", {"path": "/"}, b"x").status == 400
+    assert up(c, tok, "upload", {"path": "/E/x.txt", "mode": "push"}, b"x").status == 400
+    assert up(c, tok, "upload", {"path": "/E/x.txt", "bogus": 1}, b"x").status == 400
+
+    # a new file: FileMetadata without .tag, parents created
+    data = os.urandom(5 << 20)      # two 4 MiB hash blocks
+    r = up(c, tok, "upload", {"path": "/Exports/Mix.wav",
+                              "client_modified": "2024-05-06T07:08:09Z",
+                              "content_hash": content_hash_of(data)}, data)
+    assert r.status == 200, r.text
+    m = r.json()
+    assert ".tag" not in m and m["path_display"] == "/Exports/Mix.wav"
+    assert m["size"] == len(data) and m["content_hash"] == content_hash_of(data)
+    assert m["client_modified"] == "2024-05-06T07:08:09Z"
+    q = urlencode({"account_id": aid, "path": "/Exports/Mix.wav"})
+    d = c.ctl("GET", "file_sha256?" + q)
+    assert d["sha256"] == hashlib.sha256(data).hexdigest() and d["rev"] == m["rev"]
+    assert c.request("GET", "/__control/file_content?" + q).body == data
+    # add + identical content: nothing is written, same rev
+    r = up(c, tok, "upload", {"path": "/exports/mix.wav"}, data)
+    assert r.status == 200 and r.json()["rev"] == m["rev"]
+    # ... unless strict_conflict
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/Mix.wav", "strict_conflict": True},
+                  data))
+    assert e["error"]["reason"] == {".tag": "conflict", "conflict": {".tag": "file"}}
+    # add + other content: UploadWriteFailed, the data kept in a session
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/Mix.wav"}, b"other"))
+    assert_summary(e, "path/conflict/file/")
+    assert e["error"][".tag"] == "path" and set(e["error"]) == {
+        ".tag", "reason", "upload_session_id"}
+    sid = e["error"]["upload_session_id"]
+    assert sid.startswith("pid_upload_session:")
+    r = up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 5), "commit": {
+        "path": "/Exports/Mix.wav", "autorename": True}})
+    assert r.status == 200 and r.json()["path_display"] == "/Exports/Mix (1).wav"
+    r = up(c, tok, "upload", {"path": "/Exports/Mix.wav", "autorename": True}, b"third")
+    assert r.json()["name"] == "Mix (2).wav"
+    # overwrite keeps the id, gives a new rev
+    r = up(c, tok, "upload", {"path": "/Exports/Mix.wav", "mode": "overwrite"}, b"v2")
+    m2 = r.json()
+    assert m2["id"] == m["id"] and m2["rev"] != m["rev"] and m2["size"] == 2
+    # update: the right rev overwrites; a stale one conflicts or is a conflicted copy
+    r = up(c, tok, "upload", {"path": "/Exports/Mix.wav",
+                              "mode": {".tag": "update", "update": m2["rev"]}}, b"v3")
+    assert r.status == 200, r.text
+    assert r.json()["id"] == m["id"] and r.json()["rev"] != m2["rev"]
+    stale = {".tag": "update", "update": m2["rev"]}
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/Mix.wav", "mode": stale}, b"v4"))
+    assert e["error"]["reason"]["conflict"] == {".tag": "file"}
+    r = up(c, tok, "upload", {"path": "/Exports/Mix.wav", "mode": stale,
+                              "autorename": True}, b"v4")
+    assert r.json()["name"] == "Mix (conflicted copy).wav"
+    assert up(c, tok, "upload", {"path": "/Exports/Mix.wav", "mode": {
+        ".tag": "update", "update": "zz"}}, b"v4").status == 400
+    # a folder at the path is always a conflict; a file on the way is file_ancestor
+    e = err_of(up(c, tok, "upload", {"path": "/Exports", "mode": "overwrite"}, b"f"))
+    assert e["error"]["reason"]["conflict"] == {".tag": "folder"}
+    r = up(c, tok, "upload", {"path": "/Exports", "autorename": True}, b"f")
+    assert r.json()["path_display"] == "/Exports (1)"
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/Mix.wav/x"}, b"f"))
+    assert_summary(e, "path/conflict/file_ancestor/")
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/desktop.ini"}, b"f"))
+    assert e["error"]["reason"] == {".tag": "disallowed_name"}
+    # id: paths name the file itself
+    r = up(c, tok, "upload", {"path": m["id"], "mode": "overwrite"}, b"by id")
+    assert r.json()["id"] == m["id"] and r.json()["size"] == 5
+    # content_hash
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/h.txt",
+                                     "content_hash": content_hash_of(b"abd")}, b"abc"))
+    assert e["error"] == {".tag": "content_hash_mismatch"}
+    assert_summary(e, "content_hash_mismatch/")
+    assert up(c, tok, "upload", {"path": "/Exports/h.txt", "content_hash": "ab"},
+              b"abc").status == 400
+    # payload_too_large (the 150 MiB limit made small)
+    c.ctl("POST", "settings", {"upload_max_request_bytes": 1000})
+    e = err_of(up(c, tok, "upload", {"path": "/Exports/big.bin"}, b"x" * 1001))
+    assert e["error"] == {".tag": "payload_too_large"}
+    assert_summary(e, "payload_too_large/")
+    assert up(c, tok, "upload", {"path": "/Exports/big.bin"}, b"x" * 1000).status == 200
+    # what the control API shows
+    st = c.ctl("GET", "uploads?all=1")
+    names = [(f["route"], f["path"], f["written"]) for f in st["files"]]
+    assert names[:3] == [("files/upload", "/Exports/Mix.wav", True),
+                         ("files/upload", "/Exports/Mix.wav", False),
+                         ("files/upload_session/finish", "/Exports/Mix (1).wav", True)]
+    f0 = st["files"][0]
+    assert f0["size"] == len(data) and f0["sha256"] == hashlib.sha256(data).hexdigest()
+    listed = {f["path_display"]: f for f in c.ctl("GET", "files?account_id=" + aid)["files"]}
+    assert listed["/Exports/Mix (1).wav"]["sha256"] == hashlib.sha256(b"other").hexdigest()
+    assert listed["/Exports/big.bin"]["size"] == 1000
+    assert st["spool"]["request_bodies"] == 0
+    # uploaded bytes zip with their CRC (zipfile checks it)
+    z = zipfile.ZipFile(io.BytesIO(zip_call(c, tok, "/Exports").body))
+    assert z.read("Exports/Mix (1).wav") == b"other"
+    assert z.read("Exports/Mix (2).wav") == b"third"
+    # a team root: only admins write at its top; the member's home is fine
+    tacct, tt = connect(c, "tim@example.com", "Tim", team={"name": "Lbl",
+                                                          "home_path": "/Tim"})
+    root = {"Dropbox-API-Path-Root": json.dumps({".tag": "root",
+                                                 "root": tacct["root_namespace_id"]})}
+    e = err_of(up(c, tt["access_token"], "upload", {"path": "/top.txt"}, b"t",
+                  headers=root))
+    assert e["error"]["reason"] == {".tag": "no_write_permission"}
+    r = up(c, tt["access_token"], "upload", {"path": "/Tim/in.txt"}, b"t", headers=root)
+    assert r.status == 200 and r.json()["path_display"] == "/Tim/in.txt"
+    assert c.ctl("GET", "uploads?account_id=" + tacct["account_id"])["files"][0][
+        "home_path"] == "/in.txt"
+
+
+def test_upload_session_appends_finish_and_errors(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    aid = acct["account_id"]
+    parts = [os.urandom(n) for n in (3 << 20, 5 << 20, 1 << 20, 7 << 20, 12345)]
+    whole = b"".join(parts)
+    r = up(c, tok, "upload_session/start", {}, parts[0])
+    assert r.status == 200 and r.header("Content-Type") == "application/json"
+    sid = r.json()["session_id"]
+    assert sid.startswith("pid_upload_session:")
+    off = len(parts[0])
+    for p in parts[1:4]:
+        r = up(c, tok, "upload_session/append_v2",
+               {"cursor": cursor(sid, off), "close": False}, p)
+        assert r.status == 200 and r.body == b"null"
+        off += len(p)
+    assert session_of(c, sid)["offset"] == off
+    # a wrong offset: append answers at the top level, finish under lookup_failed
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 7)}, b"x"))
+    assert e["error"] == {".tag": "incorrect_offset", "correct_offset": off}
+    assert_summary(e, "incorrect_offset/")
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, off + 1),
+                                                    "commit": {"path": "/S/f.bin"}}))
+    assert e["error"] == {".tag": "lookup_failed", "lookup_failed": {
+        ".tag": "incorrect_offset", "correct_offset": off}}
+    assert_summary(e, "lookup_failed/incorrect_offset/")
+    # the fault incorrect_offset: the true offset, and the chunk is not applied
+    c.ctl("POST", "faults", {"route": "files/upload_session/append_v2",
+                             "kind": "incorrect_offset"})
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, off)}, b"zz"))
+    assert e["error"] == {".tag": "incorrect_offset", "correct_offset": off}
+    c.ctl("POST", "faults", {"route": "*", "kind": "incorrect_offset"})
+    assert c.rpc("files/create_folder_v2", {"path": "/S"}, token=tok).status == 200
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, off),
+                                                    "commit": {"path": "/S/f.bin"}}, b"zz"))
+    assert e["error"]["lookup_failed"] == {".tag": "incorrect_offset", "correct_offset": off}
+    assert session_of(c, sid)["offset"] == off
+    log = c.ctl("GET", "calls/log?route=files/upload_session/finish")["calls"]
+    assert log[-1]["fault"] == "incorrect_offset" and log[-1]["status"] == 409
+    assert c.request("POST", "/__control/faults", {"route": "files/upload",
+                                                   "kind": "incorrect_offset"}).status == 400
+    # content_hash of the chunk; payload_too_large; too_large
+    e = err_of(up(c, tok, "upload_session/append_v2", {
+        "cursor": cursor(sid, off), "content_hash": content_hash_of(b"y")}, b"x"))
+    assert e["error"] == {".tag": "content_hash_mismatch"}
+    c.ctl("POST", "settings", {"upload_max_request_bytes": 4 << 20})
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, off)},
+                  b"x" * ((4 << 20) + 1)))
+    assert e["error"] == {".tag": "payload_too_large"}
+    c.ctl("POST", "settings", {"upload_max_request_bytes": 150 << 20,
+                               "upload_max_file_bytes": off + 10})
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, off)},
+                  b"x" * 11))
+    assert e["error"] == {".tag": "too_large"}
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, off),
+                                                    "commit": {"path": "/S/f.bin"}},
+                  b"x" * 11))
+    assert e["error"] == {".tag": "lookup_failed", "lookup_failed": {".tag": "too_large"}}
+    c.ctl("POST", "settings", {"upload_max_file_bytes": 1 << 40})
+    assert session_of(c, sid)["offset"] == off
+    # finish with the last bytes; the content is right
+    r = up(c, tok, "upload_session/finish", {
+        "cursor": cursor(sid, off), "commit": {"path": "/S/f.bin", "mode": "add"},
+        "content_hash": content_hash_of(parts[4])}, parts[4])
+    assert r.status == 200, r.text
+    m = r.json()
+    assert ".tag" not in m and m["size"] == len(whole)
+    assert m["content_hash"] == content_hash_of(whole)
+    d = c.ctl("GET", "file_sha256?" + urlencode({"account_id": aid, "path": "/S/f.bin"}))
+    assert d["sha256"] == hashlib.sha256(whole).hexdigest()
+    s = session_of(c, sid)
+    assert s["finished"] and not s["spooled"] and s["offset"] == len(whole)
+    # a finished session is gone
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, s["offset"])},
+                  b"x"))
+    assert e["error"] == {".tag": "not_found"}
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, s["offset"]),
+                                                    "commit": {"path": "/S/g.bin"}}))
+    assert e["error"] == {".tag": "lookup_failed", "lookup_failed": {".tag": "not_found"}}
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor("nope", 0)}, b""))
+    assert e["error"] == {".tag": "not_found"}
+
+    # close: no more appends; finish with data is lookup_failed/closed, empty is fine
+    sid = up(c, tok, "upload_session/start", {"close": False}, b"").json()["session_id"]
+    assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 0), "close": True},
+              b"abc").status == 200
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 3)}, b"d"))
+    assert e["error"] == {".tag": "closed"}
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 3),
+                                                    "commit": {"path": "/S/c.txt"}}, b"d"))
+    assert e["error"] == {".tag": "lookup_failed", "lookup_failed": {".tag": "closed"}}
+    # empty finish without Content-Type: still a 400
+    r = up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 3),
+                                             "commit": {"path": "/S/c.txt"}}, ctype=None)
+    assert r.status == 400 and "Content-Type" in r.text
+    # a path error keeps the data: retry with an empty body
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 3),
+                                                    "commit": {"path": "/S/f.bin"}}))
+    assert e["error"] == {".tag": "path", "path": {".tag": "conflict",
+                                                  "conflict": {".tag": "file"}}}
+    assert_summary(e, "path/conflict/file/")
+    r = up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 3), "commit": {
+        "path": "/S/f.bin", "autorename": True}})
+    assert r.json()["path_display"] == "/S/f (1).bin" and r.json()["size"] == 3
+    # another account cannot use a session
+    sid = up(c, tok, "upload_session/start", {}, b"mine").json()["session_id"]
+    _, t2 = connect(c, "bob@example.com", "Bob")
+    e = err_of(up(c, t2["access_token"], "upload_session/append_v2",
+                  {"cursor": cursor(sid, 4)}, b"x"))
+    assert e["error"] == {".tag": "not_found"}
+
+    # concurrent sessions: 4 MiB pieces in any order, finish with no data
+    r = up(c, tok, "upload_session/start", {"session_type": "concurrent"}, b"x")
+    assert err_of(r)["error"] == {".tag": "concurrent_session_data_not_allowed"}
+    sid = up(c, tok, "upload_session/start", {"session_type": "concurrent"}).json()[
+        "session_id"]
+    blk = 4 << 20
+    cc = [os.urandom(blk), os.urandom(blk), os.urandom(999)]
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 5)}, cc[0]))
+    assert e["error"] == {".tag": "concurrent_session_invalid_offset"}
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 0)}, b"x"))
+    assert e["error"] == {".tag": "concurrent_session_invalid_data_size"}
+    for i in (1, 0):
+        assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, i * blk)},
+                  cc[i]).status == 200
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 2 * blk),
+                                                    "commit": {"path": "/S/cc.bin"}}))
+    assert e["error"] == {".tag": "concurrent_session_not_closed"}
+    assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 2 * blk),
+                                                   "close": True}, cc[2]).status == 200
+    r = up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 2 * blk + 999),
+                                             "commit": {"path": "/S/cc.bin"}})
+    assert r.status == 200 and r.json()["content_hash"] == content_hash_of(b"".join(cc))
+
+
+def test_upload_session_lost_responses_and_faults(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    aid = acct["account_id"]
+    parts = [os.urandom(1 << 20) for _ in range(4)]
+    sid = up(c, tok, "upload_session/start", {}, parts[0]).json()["session_id"]
+    # 503 and 429 are answered before anything is applied
+    c.ctl("POST", "faults", {"route": "files/upload_session/append_v2", "kind": "503",
+                             "retry_after": 1})
+    r = up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 1 << 20)}, parts[1])
+    assert r.status == 503 and r.header("Retry-After") == "1"
+    c.ctl("POST", "faults", {"route": "files/upload_session/append_v2", "kind": "429"})
+    assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 1 << 20)},
+              parts[1]).status == 429
+    assert session_of(c, sid)["offset"] == 1 << 20
+    # drop: the chunk is applied, the answer lost; the retry learns correct_offset
+    c.ctl("POST", "faults", {"route": "files/upload_session/append_v2", "kind": "drop"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 1 << 20)}, parts[1])
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 1 << 20)},
+                  parts[1]))
+    assert e["error"] == {".tag": "incorrect_offset", "correct_offset": 2 << 20}
+    off = e["error"]["correct_offset"]
+    assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, off)},
+              parts[2]).status == 200
+    # hang on finish: the client times out, the call still completes afterwards
+    c.ctl("POST", "faults", {"route": "files/upload_session/finish", "kind": "hang",
+                             "hang_seconds": 1})
+    with pytest.raises(socket.timeout):
+        up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 3 << 20),
+                                             "commit": {"path": "/L/a.bin"}}, parts[3],
+           timeout=0.3)
+    deadline = time.time() + 5
+    while not session_of(c, sid)["finished"] and time.time() < deadline:
+        time.sleep(0.05)
+    # drop on finish: the file is there; a retry finds the session gone
+    sid2 = up(c, tok, "upload_session/start", {}, b"tail").json()["session_id"]
+    c.ctl("POST", "faults", {"route": "files/upload_session/finish", "kind": "drop"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        up(c, tok, "upload_session/finish", {"cursor": cursor(sid2, 4),
+                                             "commit": {"path": "/L/b.bin"}})
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid2, 4),
+                                                    "commit": {"path": "/L/b.bin"}}))
+    assert e["error"]["lookup_failed"] == {".tag": "not_found"}
+    # drop on upload: written; the identical retry is a no-op
+    c.ctl("POST", "faults", {"route": "files/upload", "kind": "drop"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        up(c, tok, "upload", {"path": "/L/c.bin"}, b"cc")
+    assert up(c, tok, "upload", {"path": "/L/c.bin"}, b"cc").status == 200
+    # write contention on upload: the route's own WriteError, the data kept
+    c.ctl("POST", "faults", {"route": "files/upload", "kind": "409_write_contention"})
+    e = err_of(up(c, tok, "upload", {"path": "/L/d.bin"}, b"dd"))
+    assert e["error"]["reason"] == {".tag": "too_many_write_operations"}
+    assert up(c, tok, "upload_session/finish", {
+        "cursor": cursor(e["error"]["upload_session_id"], 2),
+        "commit": {"path": "/L/d.bin"}}).status == 200
+    files = {f["path_display"]: f for f in c.ctl("GET", "files?account_id=" + aid)["files"]}
+    assert files["/L/a.bin"]["sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
+    assert sorted(p for p in files if p.startswith("/L/")) == [
+        "/L/a.bin", "/L/b.bin", "/L/c.bin", "/L/d.bin"]
+    st = uploads_state(c)
+    assert [(f["route"], f["path"]) for f in st["files"]] == [
+        ("files/upload_session/finish", "/L/a.bin"),
+        ("files/upload_session/finish", "/L/b.bin"),
+        ("files/upload", "/L/c.bin"),                   # the no-op retry is not listed
+        ("files/upload_session/finish", "/L/d.bin")]
+    assert [f["written"] for f in c.ctl("GET", "uploads?all=1")["files"]] == [
+        True, True, True, False, True]
+    assert st["spool"]["sessions"] == 0 and st["spool"]["request_bodies"] == 0
+
+
+def test_upload_session_expires_after_7_days(c):
+    c.ctl("POST", "settings", {"token_ttl": 10**7})     # outlive the clock jumps
+    acct, t = connect(c, "cat@example.com", "Cat")
+    tok = t["access_token"]
+    sid = up(c, tok, "upload_session/start", {}, b"abc").json()["session_id"]
+    c.ctl("POST", "clock", {"advance": 7 * 86400 - 60})
+    assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 3)},
+              b"def").status == 200
+    assert uploads_state(c)["spool"]["sessions"] == 1
+    c.ctl("POST", "clock", {"advance": 120})
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(sid, 6)}, b"g"))
+    assert e["error"] == {".tag": "not_found"}
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(sid, 6),
+                                                    "commit": {"path": "/x.bin"}}))
+    assert e["error"] == {".tag": "lookup_failed", "lookup_failed": {".tag": "not_found"}}
+    st = uploads_state(c)
+    s = next(s for s in st["sessions"] if s["session_id"] == sid)
+    assert s["expired"] and not s["spooled"] and s["offset"] == 6
+    assert st["spool"]["sessions"] == 0
+    # reset forgets sessions and deletes uploaded bytes
+    sid = up(c, tok, "upload_session/start", {}, b"abc").json()["session_id"]
+    up(c, tok, "upload", {"path": "/y.bin"}, b"y")
+    assert uploads_state(c)["spool"]["sessions"] == 1
+    c.ctl("POST", "reset")
+    st = uploads_state(c)
+    assert st["sessions"] == [] and st["files"] == []
+    assert st["spool"]["sessions"] == 0 and st["spool"]["files"] == 0
+
+
+def test_upload_session_200_mib_keeps_rss_small(c, standin):
+    proc, port = standin
+    acct, t = connect(c)
+    tok = t["access_token"]
+    chunk = 48 << 20
+    total = 200 << 20
+    want = hashlib.sha256()
+    base_rss = _rss_kb(proc.pid)
+    peak = [base_rss]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_kb(proc.pid))
+            time.sleep(0.02)
+
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
+    try:
+        sid = up(c, tok, "upload_session/start", {}).json()["session_id"]
+        off = 0
+        while off < total:
+            n = min(chunk, total - off)
+            data = blob_bytes(total, "up200", off, off + n)
+            want.update(data)
+            last = off + n == total
+            r = up(c, tok, "upload_session/append_v2",
+                    {"cursor": cursor(sid, off), "close": last}, data)
+            assert r.status == 200, r.text
+            off += n
+            del data
+        r = up(c, tok, "upload_session/finish", {"cursor": cursor(sid, total),
+                                                 "commit": {"path": "/Big/export.wav"}})
+        assert r.status == 200, r.text
+    finally:
+        stop.set()
+        w.join()
+    assert r.json()["size"] == total
+    d = c.ctl("GET", "file_sha256?" + urlencode({"account_id": acct["account_id"],
+                                                 "path": "/Big/export.wav"}))
+    assert d["sha256"] == want.hexdigest()
+    grown_mb = (peak[0] - base_rss) / 1024
+    print(f"RSS base {base_rss} kB, peak {peak[0]} kB")
+    assert grown_mb < 40, f"stand-in RSS grew by {grown_mb:.0f} MiB during the upload"
+    st = uploads_state(c)
+    assert st["spool"]["files"] == 1 and st["spool"]["bytes"] == total
+    # the uploaded bytes stream back through a temporary link
+    r = c.rpc("files/get_temporary_link", {"path": "/Big/export.wav"}, token=tok)
+    link = urlsplit(r.json()["link"])
+    r = c.request("GET", link.path, headers={"Range": "bytes=100000000-100000999"})
+    assert r.status == 206 and r.body == blob_bytes(total, "up200", 100000000, 100001000)

@@ -1,4 +1,5 @@
 """python3 -m dropbox_standin [--host H] [--port P] [--port-file F] [--verbose]
+                             [--spool-dir D]
 
 Serves until SIGTERM/SIGINT. The bound port is written to --port-file (atomically,
 via a temporary file and rename) once the socket listens."""
@@ -18,9 +19,12 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--spool-dir", help="where upload bodies, sessions and uploaded "
+                    "files are kept (a fresh directory is made inside; default: the "
+                    "temporary directory)")
     args = ap.parse_args(argv)
 
-    srv = Server((args.host, args.port), verbose=args.verbose)
+    srv = Server((args.host, args.port), verbose=args.verbose, spool_dir=args.spool_dir)
     port = srv.server_address[1]
     stop = threading.Event()
 
@@ -44,6 +48,7 @@ def main(argv=None):
     srv.state.hang_release.set()
     srv.shutdown()
     srv.server_close()
+    srv.state.close()
     return 0
 
 

@@ -13,7 +13,9 @@ repeated or dropped chunk changes the SHA-256 of the whole.
 """
 
 import hashlib
+import os
 import threading
+import weakref
 import zlib
 from collections import OrderedDict
 
@@ -77,28 +79,46 @@ class Digests:
         self.crc32 = crc32
 
 
-def digest_iter(chunks):
-    sha = hashlib.sha256()
-    blocks = hashlib.sha256()
-    cur = hashlib.sha256()
-    cur_len = 0
-    crc = 0
-    for c in chunks:
-        sha.update(c)
-        crc = zlib.crc32(c, crc)
+class DigestBuilder:
+    """Incremental sha256, Dropbox content_hash (SHA-256 of the concatenated SHA-256 of
+    each 4 MiB block) and CRC-32: feed bytes in any pieces with update()."""
+
+    def __init__(self):
+        self.sha = hashlib.sha256()
+        self.blocks = hashlib.sha256()
+        self.cur = hashlib.sha256()
+        self.cur_len = 0
+        self.crc = 0
+        self.size = 0
+
+    def update(self, c):
+        self.sha.update(c)
+        self.crc = zlib.crc32(c, self.crc)
+        self.size += len(c)
         mv = memoryview(c)
         while len(mv):
-            take = min(len(mv), HASH_BLOCK - cur_len)
-            cur.update(mv[:take])
-            cur_len += take
+            take = min(len(mv), HASH_BLOCK - self.cur_len)
+            self.cur.update(mv[:take])
+            self.cur_len += take
             mv = mv[take:]
-            if cur_len == HASH_BLOCK:
-                blocks.update(cur.digest())
-                cur = hashlib.sha256()
-                cur_len = 0
-    if cur_len:
-        blocks.update(cur.digest())
-    return Digests(sha.hexdigest(), blocks.hexdigest(), crc & 0xFFFFFFFF)
+            if self.cur_len == HASH_BLOCK:
+                self.blocks.update(self.cur.digest())
+                self.cur = hashlib.sha256()
+                self.cur_len = 0
+
+    def result(self):
+        """The Digests of everything fed so far (the builder can go on afterwards)."""
+        blocks = self.blocks.copy()
+        if self.cur_len:
+            blocks.update(self.cur.digest())
+        return Digests(self.sha.hexdigest(), blocks.hexdigest(), self.crc & 0xFFFFFFFF)
+
+
+def digest_iter(chunks):
+    b = DigestBuilder()
+    for c in chunks:
+        b.update(c)
+    return b.result()
 
 
 def content_hash_of(data):
@@ -168,3 +188,45 @@ class GeneratedContent(Content):
 
     def describe(self):
         return {"generated": True, "seed": self.seed}
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class FileContent(Content):
+    """Real bytes kept in a file on disk (what uploads store), so a file of hundreds of
+    MiB costs no memory. The file is never changed; it is deleted when the content is
+    garbage (no node, link or copy holds it any more) or discard() is called (reset)."""
+
+    generated = False
+
+    def __init__(self, path, size, digests):
+        self.path = path
+        self.size = int(size)
+        self._d = digests
+        self._finalizer = weakref.finalize(self, _unlink, path)
+
+    def discard(self):
+        self._finalizer()
+
+    def iter(self, start=0, end=None, chunk=CHUNK):
+        if end is None or end > self.size:
+            end = self.size
+        if start >= end:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            pos = start
+            while pos < end:
+                b = f.read(min(chunk, end - pos))
+                if not b:
+                    raise IOError(f"{self.path}: short file")
+                yield b
+                pos += len(b)
+
+    def describe(self):
+        return {"generated": False}

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 
-from . import sharing
+from . import sharing, uploads
 from .errors import HttpError
 from .state import DEFAULT_SETTINGS, Fault, make_content
 
@@ -270,6 +270,9 @@ def handle(handler, st, method, path, query, body):
         count = data.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or count < -1:
             raise _bad("count must be an integer >= -1")
+        only = Fault.ONLY_ROUTES.get(kind)
+        if only is not None and route not in only + ("*",):
+            raise _bad(f"kind {kind} applies to {', '.join(only)} (or *) only")
         with st.lock:
             f = Fault(next(st.fault_ids), route, kind, count, data.get("retry_after"),
                       data.get("hang_seconds", 30), data.get("match"))
@@ -285,6 +288,19 @@ def handle(handler, st, method, path, query, body):
             import threading
             st.hang_release = threading.Event()
         return json_response({"ok": True})
+
+    # ---- uploads
+    if key == ("GET", "uploads"):
+        aid = _q(query, "account_id")
+        every = _q(query, "all", "0") not in ("0", "false")
+        with st.lock:
+            uploads.sweep(st)
+            sessions = [s.to_json(st) for s in st.upload_sessions.values()
+                        if aid in (None, s.account_id)]
+            files = [dict(f) for f in st.uploaded_files if aid in (None, f["account_id"])
+                     and (every or f["written"])]
+            spool = uploads.spool_counts(st.spool_dir)
+        return json_response({"sessions": sessions, "files": files, "spool": spool})
 
     # ---- cursors, links
     if key == ("POST", "cursors/reset"):

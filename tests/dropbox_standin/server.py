@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import control, links, oauth
+from .blobs import CHUNK
+from .uploads import RequestBody
 from .errors import HttpError, api_error, auth_error, bad_request, error_summary
 from .routes import ROUTES, Ctx, Download
 from .state import State
@@ -142,6 +144,45 @@ class Handler(BaseHTTPRequestHandler):
             raise OverflowError
         return self.rfile.read(n) if n > 0 else b""
 
+    def read_upload_body(self, st):
+        """An upload-style body, spooled to a file as it arrives (any size: past
+        upload_max_request_bytes it is only counted, for payload_too_large)."""
+        with st.lock:
+            keep = int(st.settings["upload_max_request_bytes"])
+            spool = st.spool_dir
+        body = RequestBody(spool, keep)
+        buf = memoryview(bytearray(CHUNK))
+
+        def copy(n):
+            while n > 0:
+                k = self.rfile.readinto(buf[:min(n, CHUNK)])
+                if not k:
+                    raise ConnectionError("eof in body")
+                body.write(buf[:k])
+                n -= k
+        try:
+            te = (self.headers.get("Transfer-Encoding") or "").lower()
+            if "chunked" in te:
+                while True:
+                    line = self.rfile.readline(65537)
+                    if not line:
+                        raise ConnectionError("eof in chunked body")
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while True:     # trailers
+                            t = self.rfile.readline(65537)
+                            if t in (b"\r\n", b"\n", b""):
+                                break
+                        break
+                    copy(size)
+                    self.rfile.readline(3)
+            else:
+                copy(int(self.headers.get("Content-Length") or 0))
+        except BaseException:
+            body.close()
+            raise
+        return body
+
     def send(self, resp, method):
         if resp.drop:
             self.close_connection = True
@@ -192,15 +233,26 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path
         query = parse_qs(url.query, keep_blank_values=True)
+        rd = ROUTES.get(path[3:]) if path.startswith("/2/") else None
         try:
-            body = self.read_body()
+            if rd is not None and rd.style == "upload":
+                body = self.read_upload_body(st)
+            else:
+                body = self.read_body()
         except OverflowError:
             self.close_connection = True
             self.send(Response(413, b"Request body too large", "text/plain"), method)
             return
-        except (ConnectionError, ValueError):
+        except (ConnectionError, ValueError, OSError):
             self.close_connection = True
             return
+        try:
+            self.answer(st, method, path, query, body)
+        finally:
+            if isinstance(body, RequestBody):
+                body.close()
+
+    def answer(self, st, method, path, query, body):
         try:
             if path.startswith("/__control/") or path == "/__control":
                 resp = control.handle(self, st, method, path, query, body)
@@ -244,8 +296,11 @@ class Handler(BaseHTTPRequestHandler):
         return json_response(d)
 
     # ---------------------------------------------------------------- faults + calls
-    def routed(self, st, route, method, arg, raw, fn, write_contention=None):
-        """Count and log the call, apply a fault if one matches, run fn -> Response."""
+    def routed(self, st, route, method, arg, raw, fn, write_contention=None,
+               route_faults=()):
+        """Count and log the call, apply a fault if one matches, run fn -> Response.
+        A fault whose kind is in route_faults is left to the route (ctx.fault)."""
+        self._route_fault = None
         hdrs = {}
         for h in LOGGED_HEADERS:
             v = self.headers.get(h)
@@ -253,14 +308,22 @@ class Handler(BaseHTTPRequestHandler):
                 hdrs[h] = redact_auth(v) if h == "Authorization" else v
         entry = {"time": None, "method": method, "route": route, "status": None,
                  "headers": hdrs, "arg": arg, "fault": None}
-        raw_text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if isinstance(raw, RequestBody):
+            raw_text = ""       # never match an upload body, only the argument and URL
+        elif isinstance(raw, bytes):
+            raw_text = raw.decode("utf-8", "replace")
+        else:
+            raw_text = str(raw)
         raw_text += " " + (self.headers.get("Dropbox-API-Arg") or "") + " " + self.path
         with st.lock:
             entry["time"] = st.now()
             st.record_call(entry)
             fault = st.take_fault(route, raw_text)
             release = st.hang_release
-        if fault is not None:
+        if fault is not None and fault.kind in route_faults:
+            entry["fault"] = fault.kind
+            self._route_fault = fault.kind
+        elif fault is not None:
             entry["fault"] = fault.kind
             pre = self.pre_fault(fault, route, write_contention)
             if pre is not None:
@@ -345,7 +408,7 @@ class Handler(BaseHTTPRequestHandler):
                 shown = raw
         return self.routed(st, name, method, shown, body,
                            lambda: self.run_route(st, rd, method, query, body),
-                           rd.write_contention)
+                           rd.write_contention, rd.route_faults)
 
     def run_route(self, st, rd, method, query, body):
         name = rd.name
@@ -407,6 +470,7 @@ class Handler(BaseHTTPRequestHandler):
 
         ctx = Ctx(st, name, self)
         ctx.body = body
+        ctx.fault = self._route_fault
         with st.lock:
             self.authenticate(st, rd, ctx, query)
             if rd.path_root:
@@ -498,8 +562,8 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, addr, state=None, verbose=False):
-        self.state = state or State()
+    def __init__(self, addr, state=None, verbose=False, spool_dir=None):
+        self.state = state or State(spool_dir)
         self.verbose = verbose
         super().__init__(addr, Handler)
 
@@ -507,8 +571,8 @@ class Server(ThreadingHTTPServer):
 class StandIn:
     """In-process stand-in: s = StandIn(); s.start(); s.url; ...; s.stop()."""
 
-    def __init__(self, host="127.0.0.1", port=0, verbose=False):
-        self.server = Server((host, port), verbose=verbose)
+    def __init__(self, host="127.0.0.1", port=0, verbose=False, spool_dir=None):
+        self.server = Server((host, port), verbose=verbose, spool_dir=spool_dir)
         self.state = self.server.state
         self.thread = None
 
@@ -533,6 +597,7 @@ class StandIn:
         self.server.server_close()
         if self.thread is not None:
             self.thread.join(5)
+        self.state.close()
 
     def __enter__(self):
         return self.start()

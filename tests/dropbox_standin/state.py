@@ -14,8 +14,9 @@ import secrets
 import string
 import threading
 import time
+import weakref
 
-from . import blobs
+from . import blobs, uploads
 
 ALL_SCOPES = [
     "account_info.read", "account_info.write",
@@ -44,6 +45,10 @@ DEFAULT_SETTINGS = {
     "daily_invite_limit": 1000,      # invitations per inviter per 24 h: rate_limit
     "email_pattern_400": 1,      # 1: an email failing common.EmailAddress is a 400 (Stone);
                                  # 0: it is a 409 bad_member/invalid_email instead
+    # uploads (dropbox-api.md §4.8, §4.9)
+    "upload_max_request_bytes": 150 << 20,  # body of one upload call: payload_too_large
+    "upload_max_file_bytes": (1 << 41) - (1 << 22),     # session total: too_large
+    "upload_session_ttl": 7 * 86400,        # seconds a session lives: then not_found
 }
 
 ALNUM = string.ascii_letters + string.digits
@@ -247,7 +252,10 @@ class Link:
 
 class Fault:
     KINDS = ("429", "429_write", "429_text", "500", "503", "hang", "malformed_json",
-             "drop", "409_write_contention")
+             "drop", "409_write_contention", "incorrect_offset")
+    # kinds that only some routes can answer; a "*" fault skips the others
+    ONLY_ROUTES = {"incorrect_offset": ("files/upload_session/append_v2",
+                                        "files/upload_session/finish")}
 
     def __init__(self, fid, route, kind, count=1, retry_after=None, hang_seconds=30,
                  match=None):
@@ -269,9 +277,19 @@ class Fault:
 # ---------------------------------------------------------------- the state
 
 class State:
-    def __init__(self):
+    def __init__(self, spool_dir=None):
         self.lock = threading.RLock()
+        # upload bodies, session data and uploaded files live here, never in memory
+        self.spool_dir = uploads.make_spool_dir(spool_dir)
+        self.upload_sessions = {}
+        self.stored_contents = weakref.WeakSet()
         self.reset()
+
+    def close(self):
+        """Remove the spool directory (the server is going away)."""
+        with self.lock:
+            uploads.discard_all(self)
+            uploads.remove_spool_dir(self.spool_dir)
 
     def reset(self):
         with self.lock:
@@ -315,6 +333,11 @@ class State:
             self.side_effects = collections.Counter()
             self.side_effect_log = collections.deque(maxlen=5000)
             self.side_effect_seq = itertools.count(1)
+            # uploads
+            uploads.discard_all(self)
+            self.upload_sessions = {}   # session_id -> uploads.UploadSession
+            self.uploaded_files = []    # every commit of files/upload and finish
+            self.upload_seq = itertools.count(1)
             self.add_app("pdshare-test-app", "pdshare-test-secret")
 
     # ---- clock
@@ -500,6 +523,8 @@ class State:
             if f.count == 0:
                 continue
             if f.route not in (route, "*"):
+                continue
+            if route not in Fault.ONLY_ROUTES.get(f.kind, (route,)):
                 continue
             if f.match is not None and f.match not in (raw_arg or ""):
                 continue
