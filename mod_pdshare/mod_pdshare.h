@@ -98,6 +98,11 @@ const char *pdshare_location(request_rec *r);
  * a logged error when the database cannot be had. */
 pds_ctx_t *pdshare_ctx(request_rec *r, const char *user);
 const char *pdshare_base_url(request_rec *r);
+/* Write a JSON answer (NULL body: none, e.g. 204). */
+int pdshare_write_json(request_rec *r, int status, json_t *body);
+/* PUT /tracks/{id}/upload/{category}/{name} (mod_pdshare_upload.c). */
+int pdshare_upload(request_rec *r, pds_ctx_t *ctx, const char *track_id, const char *category,
+                   const char *name);
 apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd);
 int pdshare_dbd_available(void);
 

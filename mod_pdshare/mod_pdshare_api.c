@@ -9,30 +9,11 @@
 
 #define PDS_MAX_JSON_BODY (256 * 1024)
 
-static int write_json(request_rec *r, int status, json_t *body)
-{
-    char *text;
-    r->status = status;
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
-    if (!body) return OK;
-    ap_set_content_type(r, "application/json; charset=utf-8");
-    text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!text) return HTTP_INTERNAL_SERVER_ERROR;
-    ap_set_content_length(r, strlen(text) + 1);
-    if (!r->header_only) {
-        ap_rputs(text, r);
-        ap_rputs("\n", r);
-    }
-    free(text);
-    return OK;
-}
-
 static int write_error(request_rec *r, int status, const char *code, const char *message)
 {
     json_t *body = pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}", "error", "code", code,
                                                     "message", message));
-    return write_json(r, status, body);
+    return pdshare_write_json(r, status, body);
 }
 
 static int is_json_type(const char *ct)
@@ -109,6 +90,21 @@ int pdshare_api_handler(request_rec *r)
                            apr_psprintf(r->pool, "%s is not allowed here", r->method));
     }
 
+    if (r->method_number == M_PUT) {
+        /* Uploads: a raw body, not JSON. */
+        const char *seg[5];
+        char *copy = apr_pstrdup(r->pool, path + 1), *last, *tok;
+        int n = 0;
+        for (tok = apr_strtok(copy, "/", &last); tok && n < 5; tok = apr_strtok(NULL, "/", &last))
+            seg[n++] = tok;
+        if (n == 5 && !tok && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "upload")
+            && !strstr(path, "//")) {
+            if (!(ctx = pdshare_ctx(r, user)))
+                return write_error(r, HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                                   "the database is not available; try again shortly");
+            return pdshare_upload(r, ctx, seg[1], seg[3], seg[4]);
+        }
+    }
     if (write) {
         char *text;
         apr_size_t len;
@@ -155,5 +151,5 @@ int pdshare_api_handler(request_rec *r)
                       reply.log);
     if (reply.status == HTTP_SERVICE_UNAVAILABLE)
         apr_table_setn(r->err_headers_out, "Retry-After", "30");
-    return write_json(r, reply.status, reply.body);
+    return pdshare_write_json(r, reply.status, reply.body);
 }

@@ -2,12 +2,15 @@
  * configuration; a value that cannot work stops httpd with one line that
  * names the directive. */
 #include <string.h>
+#include <errno.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <apr_network_io.h>
 #include <ap_mpm.h>
 #include <http_main.h>
+#include <unixd.h>
+#include <unistd.h>
 
 #include "mod_pdshare.h"
 #include "pds_util.h"
@@ -463,6 +466,14 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, "PDS00006: PDShareMemcache: %s", why);
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
+        }
+        /* The children write uploads as the server's User: as root, hand the
+         * storage directory to it, as mod_md does with its store. */
+        if (c->storage_dir && geteuid() == 0
+            && chown(c->storage_dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, errno, sp, "PDS00009: PDShareStorageDir: cannot"
+                         " give %s to the server's User", c->storage_dir);
+            return HTTP_INTERNAL_SERVER_ERROR;
         }
         if (c->smtp_url && !c->mail_from) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp,

@@ -12,6 +12,7 @@
 #include "mod_pdshare.h"
 #include "pds_util.h"
 #include "pds_collab.h"
+#include "pds_export.h"
 
 #define POLL_MS 250
 
@@ -48,6 +49,7 @@ static int work_once(worker_t *w, apr_pool_t *p)
     pds_dbx_env_t env;
     pds_runner_t run;
     pds_job_t *job = NULL;
+    pds_export_policy_t pol;
     pds_err_t *e;
 
     if (!dbd) return 0;
@@ -82,6 +84,9 @@ static int work_once(worker_t *w, apr_pool_t *p)
         run.baton = w;
         run.smtp_url = c->smtp_url;
         run.mail_from = c->mail_from;
+        pol.by_status = c->export_by_status;
+        pol.single_folder = c->export_single_folder;
+        run.export_policy = &pol;
         pds_job_run(&run, job);
     }
     dbd_close(w->s, dbd);

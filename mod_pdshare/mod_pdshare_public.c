@@ -10,6 +10,7 @@
 #include "pds_util.h"
 #include "pds_page.h"
 #include "pds_crypto.h"
+#include "pds_dropbox.h"
 #include <util_filter.h>
 
 typedef enum { R_PAGE, R_JSON, R_PLAY, R_FILE, R_ZIP, R_ASSET, R_NONE } route_e;
@@ -216,6 +217,71 @@ static void log_cache_outage(request_rec *r, const pds_cache_trace_t *t)
     }
 }
 
+static const char *media_type(const char *format)
+{
+    static const char *const map[][2] = {
+        { "wav", "audio/wav" }, { "mp3", "audio/mpeg" }, { "flac", "audio/flac" },
+        { "aif", "audio/aiff" }, { "aiff", "audio/aiff" }, { "m4a", "audio/mp4" },
+        { "ogg", "audio/ogg" }, { "oga", "audio/ogg" }, { "opus", "audio/ogg" },
+        { "aac", "audio/aac" }, { "zip", "application/zip" }, { NULL, NULL }
+    };
+    int i;
+    for (i = 0; format && map[i][0]; i++) if (!strcasecmp(format, map[i][0])) return map[i][1];
+    return "application/octet-stream";
+}
+
+/* An uploaded file not in Dropbox (yet): served from local storage by httpd
+ * itself (sendfile; httpd's byterange filter answers Range requests). A
+ * Range request past the first byte continues a download and is not counted
+ * again. */
+static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
+                       pds_page_file_t *f, const char *kind)
+{
+    const char *range = apr_table_get(r->headers_in, "Range");
+    apr_bucket_brigade *bb;
+    apr_file_t *fd;
+    apr_finfo_t fi;
+    char *ascii, *ch;
+    pds_err_t *e;
+
+    if (apr_file_open(&fd, f->local_path, APR_READ | APR_BINARY | APR_SENDFILE_ENABLED, 0,
+                      r->pool) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_MTIME | APR_FINFO_INODE
+                             | APR_FINFO_TYPE, fd) != APR_SUCCESS || fi.filetype != APR_REG) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00046: the local copy of file %s is"
+                      " missing (%s)", f->id, f->local_path);
+        return send_unavailable(r, nonce);
+    }
+    if (!r->header_only && (!range || !strncmp(range, "bytes=0-", 8))
+        && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
+                                 pds_category_names[f->category]))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00043: recording a %s: %s", kind,
+                      ctx->db->last_error);
+        return send_unavailable(r, nonce);
+    }
+    ap_set_content_type(r, media_type(f->format));
+    /* A file name safe in a header, and the exact one for clients that read filename*. */
+    ascii = apr_pstrdup(r->pool, f->name);
+    for (ch = ascii; *ch; ch++)
+        if ((unsigned char)*ch < 0x20 || (unsigned char)*ch >= 0x7f || *ch == '"' || *ch == '\\'
+            || *ch == ';')
+            *ch = '_';
+    apr_table_setn(r->headers_out, "Content-Disposition", apr_pstrcat(r->pool,
+                   !strcmp(kind, "play") ? "inline" : "attachment", "; filename=\"", ascii,
+                   "\"; filename*=UTF-8''", pds_form_encode(r->pool, f->name), NULL));
+    r->finfo = fi;
+    ap_update_mtime(r, fi.mtime);
+    ap_set_last_modified(r);
+    ap_set_etag(r);
+    apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
+    ap_set_content_length(r, fi.size);
+    if (r->header_only) return OK;
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, fd, 0, fi.size, r->pool);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS ? OK : AP_FILTER_ERROR;
+}
+
 /* play and files: a temporary link for the file, minted behind this
  * redirect (never put into HTML), cached, and the event counted. */
 static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
@@ -230,6 +296,8 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     apr_status_t rv;
     pds_err_t *e;
 
+    if (!f->dropbox_path && f->local_path)
+        return serve_local(r, nonce, ctx, share, f, kind);
     if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
         return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
     memset(&fill, 0, sizeof(fill));

@@ -113,3 +113,23 @@ apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t
     }
     return APR_SUCCESS;
 }
+
+int pdshare_write_json(request_rec *r, int status, json_t *body)
+{
+    char *text;
+    r->status = status;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+    if (!body) return OK;
+    ap_set_content_type(r, "application/json; charset=utf-8");
+    text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (!text) return HTTP_INTERNAL_SERVER_ERROR;
+    ap_set_content_length(r, strlen(text) + 1);
+    if (!r->header_only) {
+        ap_rputs(text, r);
+        ap_rputs("\n", r);
+    }
+    free(text);
+    return OK;
+}
+

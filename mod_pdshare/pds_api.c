@@ -263,6 +263,7 @@ static json_t *file_json(apr_pool_t *p, const char **r)
 {
     apr_int64_t size = 0;
     json_t *f = json_object();
+    int local = r[8] != NULL;
     json_object_set_new(f, "id", json_string(r[0]));
     json_object_set_new(f, "track_id", json_string(r[1]));
     json_object_set_new(f, "category", json_string(r[2]));
@@ -273,6 +274,13 @@ static json_t *file_json(apr_pool_t *p, const char **r)
                         ? json_integer(size) : json_null());
     json_object_set_new(f, "imported", json_true());
     json_object_set_new(f, "created_at", time_or_null(p, r[7]));
+    /* Uploaded files: kept here, and exported to Dropbox by policy. */
+    json_object_set_new(f, "uploaded", json_boolean(local));
+    if (local) {
+        json_object_set_new(f, "sha256", str_or_null(r[10]));
+        json_object_set_new(f, "final", json_boolean(r[11] && atoi(r[11])));
+        json_object_set_new(f, "export", json_string(r[9] ? r[9] : "none"));
+    }
     return f;
 }
 
@@ -420,6 +428,11 @@ static pds_err_t *file_register(pds_ctx_t *ctx, const char *track_id, json_t *bo
              pr == PDS_SET ? pds_db_i64(ctx->pool, size) : NULL, now))
         return pds_db_failed(ctx);
     return track_children(ctx, track_id, "pds_file_list", file_json, "files", id, out);
+}
+
+pds_err_t *pds_api_file(pds_ctx_t *ctx, const char *track_id, const char *file_id, json_t **out)
+{
+    return track_children(ctx, track_id, "pds_file_list", file_json, "files", file_id, out);
 }
 
 /* ---------------------------------------------------------- collaborators */

@@ -62,5 +62,7 @@ enum { TR_ID, TR_TITLE, TR_BPM, TR_KEY, TR_ARTWORK, TR_BUCKET, TR_ALIAS, TR_GROU
        TR_VERSION, TR_STATUS, TR_CREATED, TR_UPDATED, TR_NCOLS };
 
 pds_err_t *pds_db_failed(pds_ctx_t *ctx);
+/* One file of the track, as the API shows it. */
+pds_err_t *pds_api_file(pds_ctx_t *ctx, const char *track_id, const char *file_id, json_t **out);
 
 #endif

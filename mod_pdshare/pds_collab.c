@@ -8,6 +8,7 @@
 #include "pds_mail.h"
 #include "pds_collab.h"
 #include "pds_page.h"
+#include "pds_export.h"
 
 #define ARGS(...) ((const char *[]){ __VA_ARGS__ })
 #define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
@@ -368,22 +369,6 @@ static const char *tag_at(json_t *o, const char *k)
     return jstr(json_object_get(o, k), ".tag");
 }
 
-/* A folder name from the track: its alias, else its title made path-safe. */
-static const char *track_folder_name(apr_pool_t *p, const char **track)
-{
-    char *name, *c;
-    if (track[TR_ALIAS]) return track[TR_ALIAS];
-    name = apr_pstrndup(p, track[TR_TITLE], 80);
-    for (c = name; *c; c++) {
-        unsigned char u = (unsigned char)*c;
-        if (u < 0x80 && !apr_isalnum(u) && u != ' ' && u != '-' && u != '_' && u != '.' && u != '(' && u != ')')
-            *c = '_';
-    }
-    while (*name == '.' || *name == ' ') name++;
-    if (!*name) name = "track";
-    return apr_pstrcat(p, name, " [", track[TR_ID], "]", NULL);
-}
-
 static int ensure_folder(attempt_t *a, const char *path)
 {
     pds_dbx_res_t res;
@@ -571,7 +556,8 @@ static void run_share(attempt_t *a)
     }
     if (!open_session(a)) return;
     folder = apr_pstrcat(ctx->pool, a->run->env->root, "/projects/",
-                         track_folder_name(ctx->pool, track), NULL);
+                         pds_track_folder_name(ctx->pool, track[TR_ALIAS], track[TR_TITLE],
+                                               track[TR_ID]), NULL);
     if (!ensure_folder(a, apr_pstrcat(ctx->pool, a->s->path_prefix, folder, NULL)) || !checkpoint(a))
         return;
     if (EXEC(ctx->db, "pds_track_share_put", NULL, track[TR_ID], a->job->owner, folder, NULL,
@@ -720,6 +706,8 @@ void pds_job_run(pds_runner_t *run, pds_job_t *job)
     a.ctx = run->env->ctx;
     if (!strcmp(job->kind, PDS_JOB_SHARE)) run_share(&a);
     else if (!strcmp(job->kind, PDS_JOB_REMOVE)) run_remove(&a);
+    else if (!strcmp(job->kind, PDS_JOB_EXPORT) && run->export_policy)
+        pds_export_run(run, job, run->export_policy, &a.error, &a.retry_in, &a.stop);
     else a.error = apr_psprintf(a.ctx->pool, "unknown job kind %s", job->kind);
 
     a.ctx->now = pds_now();
@@ -739,6 +727,10 @@ void pds_job_run(pds_runner_t *run, pds_job_t *job)
              && EXEC(a.ctx->db, "pds_collab_share_fail_pending", NULL, a.error,
                      pds_db_i64(a.ctx->pool, a.ctx->now), job->track_id, job->owner))
         say(&a, 2, "recording failed collaborators: %s", a.ctx->db->last_error);
+    else if (!strcmp(job->state, "failed") && !strcmp(job->kind, PDS_JOB_EXPORT)
+             && EXEC(a.ctx->db, "pds_file_export_state", NULL, "failed",
+                     jstr(job->payload, "file_id")))
+        say(&a, 2, "recording a failed export: %s", a.ctx->db->last_error);
     else if (a.error)
         say(&a, !strcmp(job->state, "failed") ? 2 : 1, "%s (%s)", a.error,
             !strcmp(job->state, "failed") ? "failed" : "will try again");

@@ -19,6 +19,8 @@ pds_err_t *pds_collab_bulk(pds_ctx_t *ctx, json_t *body, json_t **out);
 pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *collaborator_id);
 
 /* ---- worker */
+typedef struct pds_export_policy_t pds_export_policy_t;   /* pds_export.h */
+
 typedef struct {
     pds_dbx_env_t *env;              /* env->ctx: a context without a user */
     const char *worker;              /* lease owner id */
@@ -28,6 +30,7 @@ typedef struct {
     void *baton;
     const char *smtp_url;            /* NULL: no mail */
     const char *mail_from;
+    const pds_export_policy_t *export_policy;
 } pds_runner_t;
 
 /* Run one attempt of a claimed job and record how it ended. */

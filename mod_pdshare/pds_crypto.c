@@ -129,3 +129,103 @@ int pds_b64url_decode(apr_pool_t *p, const char *in, unsigned char **out, apr_si
     *len = o;
     return 0;
 }
+
+#define DBX_BLOCK (4 * 1024 * 1024)
+
+struct pds_sha256_t {
+    EVP_MD_CTX *md;
+};
+
+static apr_status_t md_cleanup(void *data)
+{
+    EVP_MD_CTX_free((EVP_MD_CTX *)data);
+    return APR_SUCCESS;
+}
+
+static EVP_MD_CTX *md_make(apr_pool_t *p)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md) return NULL;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    apr_pool_cleanup_register(p, md, md_cleanup, apr_pool_cleanup_null);
+    return md;
+}
+
+static const char *hex_of(apr_pool_t *p, const unsigned char *md, unsigned int n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *out = apr_palloc(p, 2 * n + 1);
+    unsigned int i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
+}
+
+pds_sha256_t *pds_sha256_make(apr_pool_t *p)
+{
+    pds_sha256_t *h = apr_pcalloc(p, sizeof(*h));
+    if (!(h->md = md_make(p))) return NULL;
+    return h;
+}
+
+void pds_sha256_update(pds_sha256_t *h, const void *data, apr_size_t len)
+{
+    EVP_DigestUpdate(h->md, data, len);
+}
+
+const char *pds_sha256_final_hex(apr_pool_t *p, pds_sha256_t *h)
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(h->md, md, &n);
+    return hex_of(p, md, n);
+}
+
+struct pds_dbx_hash_t {
+    EVP_MD_CTX *block;
+    EVP_MD_CTX *all;
+    apr_size_t in_block;
+};
+
+pds_dbx_hash_t *pds_dbx_hash_make(apr_pool_t *p)
+{
+    pds_dbx_hash_t *h = apr_pcalloc(p, sizeof(*h));
+    if (!(h->block = md_make(p)) || !(h->all = md_make(p))) return NULL;
+    return h;
+}
+
+static void dbx_block_done(pds_dbx_hash_t *h)
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(h->block, md, &n);
+    EVP_DigestUpdate(h->all, md, n);
+    EVP_DigestInit_ex(h->block, EVP_sha256(), NULL);
+    h->in_block = 0;
+}
+
+void pds_dbx_hash_update(pds_dbx_hash_t *h, const void *data, apr_size_t len)
+{
+    const unsigned char *d = data;
+    while (len) {
+        apr_size_t take = DBX_BLOCK - h->in_block;
+        if (take > len) take = len;
+        EVP_DigestUpdate(h->block, d, take);
+        h->in_block += take;
+        d += take;
+        len -= take;
+        if (h->in_block == DBX_BLOCK) dbx_block_done(h);
+    }
+}
+
+const char *pds_dbx_hash_hex(apr_pool_t *p, pds_dbx_hash_t *h)
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    if (h->in_block) dbx_block_done(h);
+    EVP_DigestFinal_ex(h->all, md, &n);
+    return hex_of(p, md, n);
+}

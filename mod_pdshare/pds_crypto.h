@@ -22,6 +22,19 @@ const char *pds_pkce_challenge(apr_pool_t *p, const char *verifier);
 /* Lowercase hex SHA-256 of data. */
 const char *pds_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
 
+/* Dropbox's content hash, fed incrementally: the SHA-256 of the
+ * concatenated SHA-256 digests of each 4 MiB block. */
+typedef struct pds_dbx_hash_t pds_dbx_hash_t;
+pds_dbx_hash_t *pds_dbx_hash_make(apr_pool_t *p);
+void pds_dbx_hash_update(pds_dbx_hash_t *h, const void *data, apr_size_t len);
+const char *pds_dbx_hash_hex(apr_pool_t *p, pds_dbx_hash_t *h);
+
+/* Plain SHA-256, fed incrementally. */
+typedef struct pds_sha256_t pds_sha256_t;
+pds_sha256_t *pds_sha256_make(apr_pool_t *p);
+void pds_sha256_update(pds_sha256_t *h, const void *data, apr_size_t len);
+const char *pds_sha256_final_hex(apr_pool_t *p, pds_sha256_t *h);
+
 /* Decode base64url without padding; -1 on bad input. */
 int pds_b64url_decode(apr_pool_t *p, const char *in, unsigned char **out, apr_size_t *len);
 

@@ -229,3 +229,25 @@ apr_status_t pds_dbx_download(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_
     req.baton = baton;
     return call(p, c, route, &req, 0, res);
 }
+
+apr_status_t pds_dbx_upload(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_dbx_auth_t *a,
+                            const char *route, json_t *arg, apr_file_t *file, apr_off_t offset,
+                            apr_size_t len, pds_dbx_res_t *res)
+{
+    pds_http_req_t req;
+    const char *hdr = pds_dbx_arg_header(p, arg);
+    if (!hdr) return APR_ENOMEM;
+    base_request(p, c, &req);
+    req.url = apr_pstrcat(p, c->content_url, "/2/", route, NULL);
+    add_auth(p, &req, a);
+    APR_ARRAY_PUSH(req.headers, const char *) = apr_pstrcat(p, "Dropbox-API-Arg: ", hdr, NULL);
+    /* Upload calls need this type even with an empty body. */
+    APR_ARRAY_PUSH(req.headers, const char *) = "Content-Type: application/octet-stream";
+    if (len) {
+        req.body_file = file;
+        req.body_offset = offset;
+    }
+    else req.body = "";
+    req.body_len = len;
+    return call(p, c, route, &req, 1, res);
+}

@@ -47,6 +47,12 @@ apr_status_t pds_dbx_download(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_
                               const char *route, json_t *arg, pds_http_head_fn on_head,
                               pds_http_sink_fn sink, void *baton, pds_dbx_res_t *res);
 
+/* An upload-style call (files/upload and the upload_session routes): the argument in
+ * Dropbox-API-Arg, len bytes of file from offset as the body (len 0: empty). */
+apr_status_t pds_dbx_upload(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_dbx_auth_t *a,
+                            const char *route, json_t *arg, apr_file_t *file, apr_off_t offset,
+                            apr_size_t len, pds_dbx_res_t *res);
+
 /* Form encoding (application/x-www-form-urlencoded). */
 const char *pds_form_encode(apr_pool_t *p, const char *s);
 /* The Dropbox-API-Arg header value: JSON with every non-ASCII character

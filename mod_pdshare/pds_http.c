@@ -38,6 +38,26 @@ typedef struct {
     int head_done;
 } xfer_t;
 
+typedef struct {
+    apr_file_t *f;
+    apr_size_t left;
+    int failed;
+} file_body_t;
+
+static size_t read_file_body(char *buf, size_t size, size_t n, void *baton)
+{
+    file_body_t *fb = baton;
+    apr_size_t want = size * n;
+    if (want > fb->left) want = fb->left;
+    if (!want) return 0;
+    if (apr_file_read_full(fb->f, buf, want, &want) != APR_SUCCESS) {
+        fb->failed = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    fb->left -= want;
+    return want;
+}
+
 static apr_status_t curl_cleanup(void *data)
 {
     curl_easy_cleanup((CURL *)data);
@@ -121,6 +141,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *baton)
 static apr_status_t curl_perform(apr_pool_t *p, const pds_http_req_t *req, pds_http_resp_t *resp)
 {
     struct curl_slist *hdrs = NULL;
+    file_body_t fb = { NULL, 0, 0 };
     xfer_t x;
     CURLcode rc;
     int i;
@@ -152,7 +173,7 @@ static apr_status_t curl_perform(apr_pool_t *p, const pds_http_req_t *req, pds_h
     curl_easy_setopt(x.curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(x.curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(x.curl, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
-    if (req->sink) {
+    if (req->sink || req->body_file) {
         /* A stream may be long; a stalled one is cut after the timeout. */
         curl_easy_setopt(x.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(x.curl, CURLOPT_LOW_SPEED_TIME,
@@ -166,7 +187,20 @@ static apr_status_t curl_perform(apr_pool_t *p, const pds_http_req_t *req, pds_h
     curl_easy_setopt(x.curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(x.curl, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(x.curl, CURLOPT_USERAGENT, "mod_pdshare/" PDS_VERSION);
-    if (!strcmp(req->method, "POST")) {
+    if (!strcmp(req->method, "POST") && req->body_file) {
+        apr_off_t at = req->body_offset;
+        if (apr_file_seek(req->body_file, APR_SET, &at) != APR_SUCCESS) {
+            resp->error = "cannot seek in the file to send";
+            return APR_EGENERAL;
+        }
+        fb.f = req->body_file;
+        fb.left = req->body_len;
+        curl_easy_setopt(x.curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(x.curl, CURLOPT_READFUNCTION, read_file_body);
+        curl_easy_setopt(x.curl, CURLOPT_READDATA, &fb);
+        curl_easy_setopt(x.curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    else if (!strcmp(req->method, "POST")) {
         curl_easy_setopt(x.curl, CURLOPT_POST, 1L);
         curl_easy_setopt(x.curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(x.curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

@@ -4,6 +4,7 @@
 #ifndef PDS_HTTP_H
 #define PDS_HTTP_H
 
+#include <apr_file_io.h>
 #include "pds.h"
 
 /* Body bytes of a 2xx streamed answer; return non-zero to abort the transfer. */
@@ -18,9 +19,12 @@ typedef struct {
     apr_array_header_t *headers;        /* of "Name: value" */
     const char *body;
     apr_size_t body_len;
+    /* Or a body read from a file: body_len bytes from body_offset. */
+    apr_file_t *body_file;
+    apr_off_t body_offset;
     int connect_timeout_ms;
-    /* Whole-request limit. A streamed request is instead aborted when no
-     * byte arrives for this long, so a large download may take longer. */
+    /* Whole-request limit. A streamed request (sink or file body) is instead
+     * aborted when no byte moves for this long, so a large one may take longer. */
     int total_timeout_ms;
     apr_size_t max_response;            /* cap of a buffered answer */
     pds_http_sink_fn sink;              /* NULL: buffer */

@@ -198,6 +198,8 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
         f->track_id = pt->track_id;
         f->category = cat;
         f->dropbox_path = r[3];
+        f->local_path = r[7];
+        if (r[6]) pds_parse_int64(r[6], 0, APR_INT64_MAX, &f->size);
         f->name = r[4];
         f->format = r[5];
         f->permitted = pds_category_permitted(s, cat);

@@ -14,7 +14,9 @@ typedef struct {
     const char *slot_id;         /* the track as shared (stats are kept per slot) */
     const char *track_id;        /* the version shown */
     int category;                /* pds_category_e */
-    const char *dropbox_path;
+    const char *dropbox_path;     /* NULL: not in Dropbox (yet) */
+    const char *local_path;       /* an uploaded file kept here */
+    apr_int64_t size;
     const char *name;
     const char *format;
     int permitted;

@@ -92,8 +92,18 @@ static const char *const migration_v4[] = {
     NULL
 };
 
+/* v5: uploaded files, kept locally and exported to Dropbox by policy. */
+static const char *const migration_v5[] = {
+    "ALTER TABLE pds_files ADD COLUMN local_path TEXT",
+    "ALTER TABLE pds_files ADD COLUMN sha256 TEXT",
+    "ALTER TABLE pds_files ADD COLUMN content_hash TEXT",
+    "ALTER TABLE pds_files ADD COLUMN is_final INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE pds_files ADD COLUMN export_state TEXT",
+    NULL
+};
+
 const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3,
-                                              migration_v4 };
+                                              migration_v4, migration_v5 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
@@ -149,8 +159,22 @@ const pds_stmt_def_t pds_statements[] = {
       "INSERT INTO pds_files (id, track_id, owner, category, dropbox_path, name, format,"
       " size, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %lld, %lld)" },
     { "pds_file_list",
-      "SELECT id, track_id, category, dropbox_path, name, format, size, created_at"
+      "SELECT id, track_id, category, dropbox_path, name, format, size, created_at,"
+      " local_path, export_state, sha256, is_final"
       " FROM pds_files WHERE track_id = %s AND owner = %s ORDER BY created_at, id" },
+    { "pds_file_upload_insert",
+      "INSERT INTO pds_files (id, track_id, owner, category, dropbox_path, name, format, size,"
+      " created_at, local_path, sha256, content_hash, is_final, export_state)"
+      " VALUES (%s, %s, %s, %s, NULL, %s, %s, %lld, %lld, %s, %s, %s, %d, %s)" },
+    { "pds_file_for_export",
+      "SELECT f.id, f.track_id, f.owner, f.category, f.name, f.size, f.local_path,"
+      " f.content_hash, f.export_state, t.alias, t.title FROM pds_files f"
+      " JOIN pds_tracks t ON t.id = f.track_id WHERE f.id = %s" },
+    { "pds_file_exported",
+      "UPDATE pds_files SET dropbox_path = %s, export_state = 'done' WHERE id = %s" },
+    { "pds_file_export_state", "UPDATE pds_files SET export_state = %s WHERE id = %s" },
+    { "pds_job_payload",
+      "UPDATE pds_jobs SET payload = %s, updated_at = %lld WHERE id = %s AND lease_owner = %s" },
     { "pds_file_owned",
       "SELECT f.id, f.track_id FROM pds_files f WHERE f.id = %s AND f.owner = %s" },
 
@@ -200,7 +224,8 @@ const pds_stmt_def_t pds_statements[] = {
       "SELECT r.slot_id, " TRACK_COLS " FROM " RESOLVED_SLOTS
       " JOIN pds_tracks t ON t.id = r.track_id ORDER BY r.position" },
     { "pds_page_files",
-      "SELECT r.slot_id, f.id, f.category, f.dropbox_path, f.name, f.format, f.size"
+      "SELECT r.slot_id, f.id, f.category, f.dropbox_path, f.name, f.format, f.size,"
+      " f.local_path"
       " FROM " RESOLVED_SLOTS " JOIN pds_files f ON f.track_id = r.track_id"
       " ORDER BY r.position, f.created_at, f.id" },
     { "pds_page_collabs",
