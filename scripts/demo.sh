@@ -127,7 +127,7 @@ sed_value() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 write_conf() {
     local compiled load_lines="" user_lines="" m
     compiled=$("$httpd" -l)
-    for m in mpm_event authz_core authn_core authn_file auth_basic authz_user dbd mime alias dir; do
+    for m in mpm_event authz_core authn_core authn_file auth_basic authz_user dbd mime alias dir headers; do
         if grep -qE "^[[:space:]]*mod_$m\.c\$" <<<"$compiled"; then
             continue
         fi
@@ -601,6 +601,7 @@ Dropbox stand-in pid $(standin_pid || echo '?') on 127.0.0.1:$dbx_port).
 
   Share page:     $share_url
   Share as JSON:  $share_url.json
+  Owner pages:    http://127.0.0.1:$port/pd/app/   (Connected accounts, share links, collaborators)
   Owner API:      $api_base   (e.g. curl -u $user:$password $api_base/tracks)
   Credentials:    user "$user", password "$password"
   Dropbox:        the stand-in at $dbx_url (control API: $dbx_url/__control/accounts)

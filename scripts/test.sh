@@ -13,6 +13,19 @@ say() { printf 'test: %s\n' "$*"; }
 
 scripts/build.sh
 
+# The browser tests' node modules (playwright-core, axe-core; tests/test_browser.py),
+# from the committed lock file with the machine's npm, when they are missing or older
+# than the lock. Chromium itself is Debian's (scripts/deps.txt). Without them the
+# browser tests fail, they do not skip.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "npm ci"
+    if ! command -v npm >/dev/null 2>&1; then
+        say "npm not found (nodejs >= 20 with npm is needed): the browser tests will fail"
+    elif ! npm ci --no-audit --no-fund --loglevel=error; then
+        say "npm ci failed: the browser tests will fail"
+    fi
+fi
+
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
 

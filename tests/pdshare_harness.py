@@ -40,7 +40,15 @@ NEEDED_MODULES = [
     ("dbd_module", "mod_dbd"),
     ("mime_module", "mod_mime"),
     ("alias_module", "mod_alias"),
+    ("dir_module", "mod_dir"),          # DirectoryIndex of the owner pages
+    ("headers_module", "mod_headers"),  # their Content-Security-Policy
 ]
+
+# The owner pages' headers, as in conf/pdshare.conf: scripts and styles from the
+# same origin only, fetch() to the owner API, images from anywhere.
+OWNER_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+             "img-src 'self' https: http: data:; connect-src 'self'; "
+             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 # httpd 2.4 error log line: "[Sun Nov 22 12:00:00.123456 2026] [module:level] [pid ...] ..."
 LOG_LEVEL_RE = re.compile(r"^\[[^\]]*\] \[(?P<module>[^:\]]*):(?P<level>[a-z0-9]+)\]")
@@ -296,8 +304,35 @@ class Httpd:
             "  SetHandler pdshare-api",
             "</Location>",
         ]
+        lines += self.owner_app_lines()
         lines += extra
         return "\n".join(lines) + "\n"
+
+    def owner_app_lines(self):
+        """The owner pages (htdocs/owner) at /pd/app, behind the API's authentication.
+
+        They are served from a copy in the server's directory, which the children
+        (www-data when we are root) can read wherever the work tree is."""
+        app = self.dir / "owner-app"
+        if not app.exists():
+            shutil.copytree(REPO / "htdocs" / "owner", app)
+        return [
+            f"Alias /pd/app {app}",
+            f"<Directory {app}>",
+            "  Options None",
+            "  AllowOverride None",
+            "  DirectoryIndex index.html",
+            "</Directory>",
+            "<Location /pd/app>",
+            "  AuthType Basic",
+            "  AuthName pdshare",
+            f"  AuthUserFile {self.dir}/htpasswd",
+            "  Require valid-user",
+            f'  Header always set Content-Security-Policy "{OWNER_CSP}"',
+            '  Header always set X-Content-Type-Options "nosniff"',
+            '  Header always set Referrer-Policy "same-origin"',
+            "</Location>",
+        ]
 
     def write_config(self, extra=None):
         self.conf_path.write_text(self.config_text(extra=extra))
