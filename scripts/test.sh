@@ -20,7 +20,7 @@ scripts/build.sh
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "npm ci"
     if ! command -v npm >/dev/null 2>&1; then
-        say "npm not found (nodejs >= 20 with npm is needed): the browser tests will fail"
+        say "npm not found (nodejs >= 18 with npm is needed): the browser tests will fail"
     elif ! npm ci --no-audit --no-fund --loglevel=error; then
         say "npm ci failed: the browser tests will fail"
     fi
