@@ -196,10 +196,18 @@ apr_status_t pds_db_select(pds_db_t *db, const char *label, pds_rows_t **rows,
     rs->ncols = apr_dbd_num_cols(db->driver, res);
     rs->rows = apr_array_make(db->pool, 8, sizeof(const char **));
     while ((rv = apr_dbd_get_row(db->driver, db->pool, res, &row, -1)) == 0) {
-        const char **r = apr_palloc(db->pool, sizeof(char *) * (rs->ncols + 1));
+        const char **r;
+        /* pgsql knows its columns only once the first row is in. */
+        if (!rs->ncols) rs->ncols = apr_dbd_num_cols(db->driver, res);
+        r = apr_palloc(db->pool, sizeof(char *) * (rs->ncols + 1));
         for (i = 0; i < rs->ncols; i++) {
-            const char *v = apr_dbd_get_entry(db->driver, row, i);
-            r[i] = v ? apr_pstrdup(db->pool, v) : NULL;
+            /* datum_get tells SQL NULL apart on every driver (pgsql's
+             * get_entry gives "" for it). */
+            char *v = NULL;
+            if (apr_dbd_datum_get(db->driver, row, i, APR_DBD_TYPE_STRING, &v) == APR_SUCCESS && v)
+                r[i] = apr_pstrdup(db->pool, v);
+            else
+                r[i] = NULL;
         }
         APR_ARRAY_PUSH(rs->rows, const char **) = r;
     }
