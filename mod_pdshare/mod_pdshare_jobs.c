@@ -135,8 +135,10 @@ void pdshare_jobs_child_init(apr_pool_t *pchild, server_rec *s)
     w->worker = apr_psprintf(pchild, "%s:%" APR_PID_T_FMT ":%s", host, getpid(),
                              pds_random_b64url(pchild, 6));
     if (apr_pool_create(&w->pool, pchild) != APR_SUCCESS) return;
-    /* Registered on pchild before the thread starts: runs before w->pool goes. */
-    apr_pool_cleanup_register(pchild, w, worker_stop, apr_pool_cleanup_null);
+    /* A pre-cleanup: when the child exits, APR destroys pchild's sub-pools
+     * (mod_dbd's connections, our w->pool) before its ordinary cleanups, so
+     * the thread must be stopped and joined before that. */
+    apr_pool_pre_cleanup_register(pchild, w, worker_stop);
     if (apr_thread_create(&w->thread, NULL, worker_main, w, w->pool) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PDS00052: cannot start the job worker;"
                      " collaborator sharing waits until a child can");
