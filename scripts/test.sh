@@ -62,33 +62,62 @@ if [ "$unit_rc" -ne 0 ] && [ "$unit_fail" -eq 0 ]; then
 fi
 [ "$cmocka_seen" = 1 ] || say "(no cmocka summaries found: unit counts are test programs)"
 
+# --- fuzzing (short) ----------------------------------------------------------
+# Each libFuzzer target for 15 s, two at a time (docs/fuzzing.md); a crash, leak,
+# hang or broken property fails the run. PDSHARE_SKIP_FUZZ=1 skips it.
+fuzz_rc=0 fuzz_pass=0 fuzz_fail=0
+if [ "${PDSHARE_SKIP_FUZZ:-0}" = 1 ]; then
+    say "fuzzing skipped (PDSHARE_SKIP_FUZZ=1)"
+else
+    say "make fuzz-short"
+    make fuzz-short 2>&1 | tee "$logdir/fuzz.out" || fuzz_rc=${PIPESTATUS[0]}
+    fuzz_pass=$(sed -n 's/^fuzz: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$logdir/fuzz.out" | tail -n 1)
+    fuzz_fail=$(sed -n 's/^fuzz: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$logdir/fuzz.out" | tail -n 1)
+    fuzz_pass=${fuzz_pass:-0} fuzz_fail=${fuzz_fail:-0}
+    if [ "$fuzz_rc" -ne 0 ] && [ "$fuzz_fail" -eq 0 ]; then fuzz_fail=1; fi
+fi
+
 # --- integration tests --------------------------------------------------------
+# The whole suite runs on each database: sqlite3 (the embedded default) and
+# pgsql (a PostgreSQL server the harness starts on loopback).
+# PDSHARE_TEST_DBS="sqlite3" runs one.
 py_rc=0 py_pass=0 py_fail=0 py_skip=0 py_note=""
+count() { sed -n "s/.*\b\([0-9]\+\) $1\b.*/\1/p" <<<"$last" | head -n 1; }
+run_pytest() {
+    local db=$1 rc=0 pass fail skip
+    shift
+    say "PDSHARE_DB=$db $python -m pytest tests/ -q $*"
+    PDSHARE_DB=$db "$python" -m pytest tests/ -q "$@" 2>&1 | tee "$logdir/pytest-$db.out" || rc=${PIPESTATUS[0]}
+    # pytest's closing line, e.g. "3 failed, 40 passed, 2 skipped, 1 error in 9.1s"
+    last=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' \
+        "$logdir/pytest-$db.out" | tail -n 1 || true)
+    pass=$(( $(count passed || true) + $(count xfailed || true) + 0 ))
+    fail=$(( $(count failed || true) + $(count 'errors\?' || true) + $(count xpassed || true) + 0 ))
+    skip=$(( $(count skipped || true) + 0 ))
+    case "$rc" in
+        0) ;;
+        5) rc=0; py_note="pytest collected no tests" ;; # not a failure of the code
+        *) [ "$fail" -gt 0 ] || fail=1 ;;
+    esac
+    say "pytest on $db: $pass passed, $fail failed, $skip skipped"
+    py_pass=$((py_pass + pass)); py_fail=$((py_fail + fail)); py_skip=$((py_skip + skip))
+    [ "$rc" -eq 0 ] || py_rc=$rc
+}
 if [ -z "$(find tests -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | head -n 1)" ]; then
     py_note="no pytest files under tests/"
     say "$py_note"
 else
-    say "$python -m pytest tests/ -q $*"
-    "$python" -m pytest tests/ -q "$@" 2>&1 | tee "$logdir/pytest.out" || py_rc=${PIPESTATUS[0]}
-    # pytest's closing line, e.g. "3 failed, 40 passed, 2 skipped, 1 error in 9.1s"
-    last=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' \
-        "$logdir/pytest.out" | tail -n 1 || true)
-    count() { sed -n "s/.*\\b\\([0-9]\\+\\) $1\\b.*/\\1/p" <<<"$last" | head -n 1; }
-    py_pass=$(( $(count passed || true) + $(count xfailed || true) + 0 ))
-    py_fail=$(( $(count failed || true) + $(count 'errors\?' || true) + $(count xpassed || true) + 0 ))
-    py_skip=$(( $(count skipped || true) + 0 ))
-    case "$py_rc" in
-        0) ;;
-        5) py_rc=0; py_note="pytest collected no tests" ;; # not a failure of the code
-        *) [ "$py_fail" -gt 0 ] || py_fail=1 ;;
-    esac
+    for db in ${PDSHARE_TEST_DBS:-sqlite3 pgsql}; do
+        run_pytest "$db" "$@"
+    done
 fi
 
-total_pass=$((unit_pass + py_pass))
-total_fail=$((unit_fail + py_fail))
+total_pass=$((unit_pass + py_pass + fuzz_pass))
+total_fail=$((unit_fail + py_fail + fuzz_fail))
 total_skip=$((unit_skip + py_skip))
 echo
 say "unit: $unit_pass passed, $unit_fail failed (make check exit $unit_rc)"
 say "pytest: $py_pass passed, $py_fail failed, $py_skip skipped${py_note:+ ($py_note)}"
+say "fuzz: $fuzz_pass targets passed, $fuzz_fail failed (make fuzz-short exit $fuzz_rc)"
 echo "summary: $total_pass passed, $total_fail failed, $total_skip skipped"
-[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]
+[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]

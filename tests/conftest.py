@@ -168,3 +168,18 @@ def dropbox_httpd(httpd_factory, standin):
             h.start()
         return h
     return make
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself; not run on pgsql")
+
+
+def pytest_collection_modifyitems(config, items):
+    from pdshare_harness import DB_KIND
+    if DB_KIND != "pgsql":
+        return
+    keep = [i for i in items if not i.get_closest_marker("sqlite_only")]
+    gone = [i for i in items if i.get_closest_marker("sqlite_only")]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = keep

@@ -23,6 +23,9 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+# The database every httpd of the run uses: sqlite3 (a file per server) or pgsql
+# (a database per server on one PostgreSQL the harness starts on loopback).
+DB_KIND = os.environ.get("PDSHARE_DB", "sqlite3")
 USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
 
 # Modules the base config needs, in load order; the ones compiled into the
@@ -57,6 +60,85 @@ BAD_LEVELS = {"warn", "error", "crit", "alert", "emerg"}
 HARMLESS_LOG = [
     r"AH00558",  # could not reliably determine the server's FQDN
 ]
+
+
+class Postgres:
+    """A PostgreSQL server of the test run's own, on loopback, from Debian's
+    packages; stopped at exit. As root, it runs as the postgres user."""
+
+    def __init__(self):
+        import glob
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise AssertionError("PostgreSQL is not installed (Debian: postgresql); "
+                                 "PDSHARE_DB=pgsql needs it")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = Path(tempfile.mkdtemp(prefix="pdshare-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        if is_root():
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run([f"{self.bin}/initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                   "--no-sync", "-E", "UTF8"])
+        opts = (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=600")
+        self._run([f"{self.bin}/pg_ctl", "-D", str(self.data), "-l", str(self.dir / "pg.log"),
+                   "-o", opts, "-w", "-t", "60", "start"])
+        self.dsn_base = f"host=127.0.0.1 port={self.port} user=postgres"
+        import atexit
+        atexit.register(self.stop)
+
+    def _run(self, args):
+        if is_root():
+            args = ["runuser", "-u", "postgres", "--"] + args
+        out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"{' '.join(args)} failed: {out.stdout}{out.stderr}"
+        return out.stdout
+
+    def create_db(self, name):
+        import psycopg2
+        c = psycopg2.connect(self.dsn_base + " dbname=postgres")
+        c.autocommit = True
+        c.cursor().execute(f'CREATE DATABASE "{name}"')
+        c.close()
+
+    def dump(self, name):
+        return self._run([f"{self.bin}/pg_dump", "-h", "127.0.0.1", "-p", str(self.port),
+                          "-U", "postgres", name]).encode()
+
+    def stop(self):
+        if (self.data / "postmaster.pid").exists():
+            self._run([f"{self.bin}/pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_postgres = None
+
+
+def postgres():
+    global _postgres
+    if _postgres is None:
+        _postgres = Postgres()
+    return _postgres
+
+
+class PgConn:
+    """psycopg2 behind the few sqlite3 calls the tests make (? placeholders)."""
+
+    def __init__(self, dsn):
+        import psycopg2
+        self.c = psycopg2.connect(dsn)
+
+    def execute(self, sql, params=()):
+        cur = self.c.cursor()
+        cur.execute(sql.replace("?", "%s"), params)
+        return cur
+
+    def commit(self):
+        self.c.commit()
+
+    def close(self):
+        self.c.close()
 
 
 class BuildMissing(Exception):
@@ -233,6 +315,7 @@ class Httpd:
         self.error_log = self.dir / "error.log"
         self.pid_file = self.dir / "httpd.pid"
         self.db_path = self.dir / "pdshare.db"
+        self.pg_db = None
         self.htpasswd = self.dir / "htpasswd"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.with_base_url = base_url
@@ -282,8 +365,7 @@ class Httpd:
             "MinSpareThreads 25",
             "MaxSpareThreads 100",
             "ListenBacklog 511",
-            "DBDriver sqlite3",
-            f"DBDParams {tmp}/pdshare.db",
+        ] + self.dbd_lines() + [
             f"LoadModule pdshare_module {module}",
             f"PDShareHtdocs {REPO}/htdocs",
         ]
@@ -482,6 +564,26 @@ class Httpd:
             path = "/s/" + path.lstrip("/")
         return requests.request(method, self.base_url + path, **kw)
 
+    def dbd_lines(self):
+        """DBDriver and DBDParams of this server's database."""
+        if DB_KIND == "pgsql":
+            if not self.pg_db:
+                self.pg_db = "pds_" + os.path.basename(self.dir).replace("-", "_").lower()[-40:]
+                postgres().create_db(self.pg_db)
+            return ["DBDriver pgsql",
+                    f'DBDParams "{postgres().dsn_base} dbname={self.pg_db}"']
+        return ["DBDriver sqlite3", f"DBDParams {self.dir}/pdshare.db"]
+
+    def dbd_params(self):
+        """The DBDParams line for another node on this server's database."""
+        return self.dbd_lines()[1]
+
+    def db_dump(self):
+        """Everything the database holds, as bytes (to search for secrets)."""
+        if DB_KIND == "pgsql":
+            return postgres().dump(self.pg_db)
+        return b"".join(f.read_bytes() for f in self.dir.iterdir() if f.name.startswith("pdshare.db"))
+
     def db(self):
         return DB(self)
 
@@ -497,6 +599,9 @@ class DB:
         self.conn = None
 
     def __enter__(self):
+        if DB_KIND == "pgsql":
+            self.conn = PgConn(f"{postgres().dsn_base} dbname={self.httpd.pg_db}")
+            return self.conn
         assert self.httpd.db_path.exists(), f"no database at {self.httpd.db_path}"
         self.conn = sqlite3.connect(str(self.httpd.db_path), timeout=15)
         return self.conn
@@ -505,7 +610,8 @@ class DB:
         if exc[0] is None:
             self.conn.commit()
         self.conn.close()
-        chown_tree(self.httpd.dir)
+        if DB_KIND != "pgsql":
+            chown_tree(self.httpd.dir)
         return False
 
 

@@ -215,7 +215,7 @@ def test_two_nodes_never_run_one_job_twice(dropbox_httpd, standin):
     acct = standin.account("alice@example.com", "Alice")
     connect(h1, "alice", standin, acct["account_id"])
     h2 = dropbox_httpd(start=False)
-    h2.extra = list(h1.extra) + [f"DBDParams {h1.db_path}"]
+    h2.extra = list(h1.extra) + [h1.dbd_params()]
     h2.start()
     api = h1.api("alice")
     ids = []

@@ -68,7 +68,7 @@ def test_one_link_call_across_two_nodes_sharing_memcached(dropbox_httpd, standin
     # A second node on the same database and memcached.
     # A second node: the same data key, database and memcached.
     h2 = dropbox_httpd(start=False)
-    h2.extra = list(h1.extra) + [f"DBDParams {h1.db_path}"]
+    h2.extra = list(h1.extra) + [h1.dbd_params()]
     h2.start()
     standin.ctl("POST", "calls/reset")
     path = f"/s/{token}/files/{files['master']['id']}"

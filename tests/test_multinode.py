@@ -19,7 +19,7 @@ def cluster(dropbox_httpd, standin):
     h1 = dropbox_httpd(extra=extra)
     data = seed(h1, standin)
     h2 = dropbox_httpd(start=False)
-    h2.extra = list(h1.extra) + [f"DBDParams {h1.db_path}"]
+    h2.extra = list(h1.extra) + [h1.dbd_params()]
     h2.start()
     try:
         yield h1, h2, mc1, mc2, data

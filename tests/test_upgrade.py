@@ -8,7 +8,13 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from pdshare_harness import REPO
+
+# The kept database is an SQLite file; the PostgreSQL run migrates from empty
+# in every test it runs.
+pytestmark = pytest.mark.sqlite_only
 
 V1_DUMP = Path(__file__).resolve().parent / "data" / "pdshare-v1.sql"
 LATEST = int(re.search(r"#define PDS_SCHEMA_VERSION (\d+)",
