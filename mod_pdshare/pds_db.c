@@ -186,7 +186,9 @@ apr_status_t pds_db_select(pds_db_t *db, const char *label, pds_rows_t **rows,
 
     if (!stmt) return APR_EGENERAL;
     db->statements++;
-    rv = apr_dbd_pselect(db->driver, db->pool, db->handle, &res, stmt, 0, nargs, args);
+    /* Random access (1): the whole result at once. We read every row anyway,
+     * and pgsql's sequential mode polls, sleeping on empty results. */
+    rv = apr_dbd_pselect(db->driver, db->pool, db->handle, &res, stmt, 1, nargs, args);
     if (rv) {
         db->last_error = apr_psprintf(db->pool, "%s: %s", label,
                                       apr_dbd_error(db->driver, db->handle, rv));
