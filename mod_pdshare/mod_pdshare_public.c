@@ -479,7 +479,8 @@ int pdshare_public_handler(request_rec *r)
                       pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
-    if ((e = pds_page_build(ctx, share, &page))) {
+    if ((e = (rt.kind == R_PAGE || rt.kind == R_JSON) ? pds_page_build(ctx, share, &page)
+                                                     : pds_page_files_model(ctx, share, &page))) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00032: building share %s: %s",
                       pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
         return send_unavailable(r, nonce);
@@ -513,7 +514,7 @@ int pdshare_public_handler(request_rec *r)
 
     /* play / files / zip: the share must offer what is asked. */
     {
-        json_t *producer = json_object_get(page->view, "producer");
+        json_t *producer = NULL;       /* the notices of these routes need no branding */
         if (rt.kind == R_FILE) {
             pds_page_file_t *f = apr_hash_get(page->files, rt.a, APR_HASH_KEY_STRING);
             if (!f)
@@ -535,14 +536,15 @@ int pdshare_public_handler(request_rec *r)
         else {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
             int group = pds_zip_group(rt.b);
-            if (!t || group < 0)
+            if (group < 0)
                 return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Not found",
                                    "This share does not hold that folder.", producer);
+            /* The share's permission first: it holds for every track. */
             if (!pds_category_permitted(share, group))
                 return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of these files.",
                                    producer);
-            if (!t->zip_folder[group])
+            if (!t || !t->zip_folder[group])
                 return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "No folder to zip",
                                    "These files are not in a folder of their own; download them"
                                    " one by one.", producer);

@@ -111,49 +111,132 @@ static const char *zip_labels[PDS_CAT_COUNT] = { NULL, "All bounces", "All stems
 static const char *zip_names[PDS_CAT_COUNT] = { NULL, "bounces", "stems", "projects" };
 static const char *cat_labels[PDS_CAT_COUNT] = { "Master", "Bounce", "Stem", "Project" };
 
-pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
+/* Preview rank: the master, else a bounce, else a permitted audio file. */
+static int preview_rank(const pds_page_file_t *f)
+{
+    if (!f || !is_audio(f->format, f->name)) return 0;
+    return f->category == PDS_CAT_MASTER ? 3 : f->category == PDS_CAT_BOUNCE ? 2
+         : f->permitted ? 1 : 0;
+}
+
+/* pds_page_files columns */
+enum { PGF_SLOT, PGF_ID, PGF_CAT, PGF_PATH, PGF_NAME, PGF_FORMAT, PGF_SIZE, PGF_LOCAL, PGF_TRACK, PGF_TITLE };
+
+static pds_err_t *files_model(pds_ctx_t *ctx, const char **s, pds_page_t *page, pds_rows_t **rows)
 {
     const char *sid = s[SH_ID];
-    const char *base = apr_pstrcat(ctx->pool, ctx->settings->share_path, "/", s[SH_TOKEN], NULL);
-    pds_rows_t *tr, *fr, *cr, *restrict_rs = NULL;
+    pds_rows_t *fr, *restrict_rs = NULL;
     apr_hash_t *allowed_ids = NULL;
-    pds_page_t *page = apr_pcalloc(ctx->pool, sizeof(*page));
-    json_t *view, *tracks, *producer, *track_by_id;
-    pds_err_t *e;
-    int i, restricted = s[SH_FILES_RESTRICTED] && atoi(s[SH_FILES_RESTRICTED]);
+    int i, c, restricted = s[SH_FILES_RESTRICTED] && atoi(s[SH_FILES_RESTRICTED]);
+    apr_hash_index_t *hi;
 
-    if (pds_db_select(ctx->db, "pds_page_tracks", &tr, 1, &sid)
-        || pds_db_select(ctx->db, "pds_page_files", &fr, 1, &sid)
-        || pds_db_select(ctx->db, "pds_page_collabs", &cr, 1, &sid)
+    if (pds_db_select(ctx->db, "pds_page_files", &fr, 1, &sid)
         || (restricted && pds_db_select(ctx->db, "pds_share_files", &restrict_rs, 1, &sid)))
         return pds_db_failed(ctx);
-    if ((e = pds_profile_get(ctx, s[SH_OWNER], &producer))) return e;
-    json_object_del(producer, "username");
     if (restricted) {
         allowed_ids = apr_hash_make(ctx->pool);
         for (i = 0; i < restrict_rs->rows->nelts; i++)
             apr_hash_set(allowed_ids, PDS_ROW(restrict_rs, i)[0], APR_HASH_KEY_STRING, "");
     }
-
     page->share = s;
     page->files = apr_hash_make(ctx->pool);
     page->tracks = apr_hash_make(ctx->pool);
+    for (i = 0; i < fr->rows->nelts; i++) {
+        const char **r = PDS_ROW(fr, i);
+        pds_page_track_t *pt = apr_hash_get(page->tracks, r[PGF_TRACK], APR_HASH_KEY_STRING);
+        pds_page_file_t *f;
+        int cat = pds_category_from_name(r[PGF_CAT]);
+        if (!pt) {
+            pt = apr_pcalloc(ctx->pool, sizeof(*pt));
+            pt->track_id = r[PGF_TRACK];
+            pt->slot_id = r[PGF_SLOT];
+            pt->title = r[PGF_TITLE];
+            apr_hash_set(page->tracks, pt->track_id, APR_HASH_KEY_STRING, pt);
+            apr_hash_set(page->tracks, pt->slot_id, APR_HASH_KEY_STRING, pt);
+        }
+        if (strcmp(pt->slot_id, r[PGF_SLOT])) continue;      /* two slots, one song */
+        if (cat < 0) continue;
+        if (allowed_ids && !apr_hash_get(allowed_ids, r[PGF_ID], APR_HASH_KEY_STRING)) continue;
+        f = apr_pcalloc(ctx->pool, sizeof(*f));
+        f->id = r[PGF_ID];
+        f->slot_id = pt->slot_id;
+        f->track_id = pt->track_id;
+        f->category = cat;
+        f->dropbox_path = r[PGF_PATH];
+        f->local_path = r[PGF_LOCAL];
+        if (r[PGF_SIZE]) pds_parse_int64(r[PGF_SIZE], 0, APR_INT64_MAX, &f->size);
+        f->name = r[PGF_NAME];
+        f->format = r[PGF_FORMAT];
+        f->permitted = pds_category_permitted(s, cat);
+        apr_hash_set(page->files, f->id, APR_HASH_KEY_STRING, f);
+        if (preview_rank(f) > preview_rank(pt->preview)) pt->preview = f;
+    }
+    /* ZIP folders: a category's permitted files in one folder of their own. */
+    for (hi = apr_hash_first(ctx->pool, page->tracks); hi; hi = apr_hash_next(hi)) {
+        pds_page_track_t *pt = apr_hash_this_val(hi);
+        apr_array_header_t *paths[PDS_CAT_COUNT] = { NULL };
+        apr_hash_index_t *fi;
+        if (strcmp(apr_hash_this_key(hi), pt->track_id)) continue;   /* the slot key */
+        for (fi = apr_hash_first(ctx->pool, page->files); fi; fi = apr_hash_next(fi)) {
+            pds_page_file_t *f = apr_hash_this_val(fi);
+            if (f->track_id != pt->track_id || !f->permitted) continue;
+            c = f->category == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : f->category;
+            if (!paths[c]) paths[c] = apr_array_make(ctx->pool, 4, sizeof(const char *));
+            APR_ARRAY_PUSH(paths[c], const char *) = f->dropbox_path;
+        }
+        for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
+            if (!paths[c] || paths[c]->nelts < (c == PDS_CAT_BOUNCE ? 2 : 1)) continue;
+            pt->zip_folder[c] = pds_zip_folder(ctx->pool, ctx->settings->dropbox_root, paths[c]);
+        }
+    }
+    if (rows) *rows = fr;
+    return NULL;
+}
+
+pds_err_t *pds_page_files_model(pds_ctx_t *ctx, const char **s, pds_page_t **out)
+{
+    pds_page_t *page = apr_pcalloc(ctx->pool, sizeof(*page));
+    pds_err_t *e = files_model(ctx, s, page, NULL);
+    if (!e) *out = page;
+    return e;
+}
+
+pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
+{
+    const char *sid = s[SH_ID];
+    const char *base = apr_pstrcat(ctx->pool, ctx->settings->share_path, "/", s[SH_TOKEN], NULL);
+    pds_rows_t *tr, *fr, *cr;
+    pds_page_t *page = apr_pcalloc(ctx->pool, sizeof(*page));
+    apr_hash_t *shown = apr_hash_make(ctx->pool);
+    json_t *view, *tracks, *producer, *track_by_slot;
+    pds_err_t *e;
+    int i, c;
+
+    if ((e = files_model(ctx, s, page, &fr))) return e;
+    if (pds_db_select(ctx->db, "pds_page_tracks", &tr, 1, &sid)
+        || pds_db_select(ctx->db, "pds_page_collabs", &cr, 1, &sid))
+        return pds_db_failed(ctx);
+    if ((e = pds_profile_get(ctx, s[SH_OWNER], &producer))) return e;
+    json_object_del(producer, "username");
+
     view = json_object();
     tracks = json_array();
-    track_by_id = json_object();
-
+    track_by_slot = json_object();
     for (i = 0; i < tr->rows->nelts; i++) {
         const char **r = PDS_ROW(tr, i);
         const char **t = r + 1;
-        pds_page_track_t *pt;
+        pds_page_track_t *pt = apr_hash_get(page->tracks, t[TR_ID], APR_HASH_KEY_STRING);
         json_t *tj;
-        if (apr_hash_get(page->tracks, t[TR_ID], APR_HASH_KEY_STRING)) continue; /* two slots, one song */
-        pt = apr_pcalloc(ctx->pool, sizeof(*pt));
-        pt->track_id = t[TR_ID];
-        pt->slot_id = r[0];
+        if (apr_hash_get(shown, t[TR_ID], APR_HASH_KEY_STRING)) continue;   /* two slots, one song */
+        apr_hash_set(shown, t[TR_ID], APR_HASH_KEY_STRING, "");
+        if (!pt) {                                 /* a track without files */
+            pt = apr_pcalloc(ctx->pool, sizeof(*pt));
+            pt->track_id = t[TR_ID];
+            pt->slot_id = r[0];
+            apr_hash_set(page->tracks, pt->track_id, APR_HASH_KEY_STRING, pt);
+            apr_hash_set(page->tracks, pt->slot_id, APR_HASH_KEY_STRING, pt);
+        }
         pt->title = t[TR_TITLE];
-        apr_hash_set(page->tracks, pt->track_id, APR_HASH_KEY_STRING, pt);
-        apr_hash_set(page->tracks, pt->slot_id, APR_HASH_KEY_STRING, pt);
         tj = pds_track_json(ctx->pool, t);
         json_object_del(tj, "sharing_status");
         json_object_del(tj, "bucket");
@@ -161,22 +244,30 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
         json_object_del(tj, "group_id");
         json_object_del(tj, "created_at");
         json_object_del(tj, "updated_at");
-        if (t[TR_BPM]) {
-            double bpm = atof(t[TR_BPM]);
-            json_object_set_new(tj, "bpm_label", json_string(apr_psprintf(ctx->pool, "%g", bpm)));
-        }
+        if (t[TR_BPM])
+            json_object_set_new(tj, "bpm_label", json_string(apr_psprintf(ctx->pool, "%g",
+                                                                          atof(t[TR_BPM]))));
         json_object_set_new(tj, "collaborators", json_array());
         json_object_set_new(tj, "files", json_array());
         json_object_set_new(tj, "zips", json_array());
-        json_object_set_new(tj, "preview_url", json_null());
+        json_object_set_new(tj, "preview_url", pt->preview
+                            ? json_string(apr_pstrcat(ctx->pool, base, "/play/", pt->track_id, NULL))
+                            : json_null());
+        for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
+            if (!pt->zip_folder[c]) continue;
+            json_array_append_new(json_object_get(tj, "zips"), json_pack("{s:s,s:s,s:s}",
+                                  "category", zip_names[c], "label", zip_labels[c],
+                                  "url", apr_pstrcat(ctx->pool, base, "/zip/", pt->track_id, "/",
+                                                     zip_names[c], NULL)));
+        }
         json_object_set_new(tj, "number", json_integer(json_array_size(tracks) + 1));
         json_array_append_new(tracks, tj);
-        json_object_set(track_by_id, pt->slot_id, tj);
+        json_object_set(track_by_slot, pt->slot_id, tj);
     }
 
     for (i = 0; i < cr->rows->nelts; i++) {
         const char **r = PDS_ROW(cr, i);
-        json_t *tj = json_object_get(track_by_id, r[0]);
+        json_t *tj = json_object_get(track_by_slot, r[0]);
         if (!tj) continue;
         json_array_append_new(json_object_get(tj, "collaborators"),
                               json_pack("{s:s,s:o,s:o}", "name", r[1],
@@ -184,78 +275,26 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
                                         "role", r[3] ? json_string(r[3]) : json_null()));
     }
 
+    /* The download buttons, in the files' order. */
     for (i = 0; i < fr->rows->nelts; i++) {
         const char **r = PDS_ROW(fr, i);
-        json_t *tj = json_object_get(track_by_id, r[0]);
-        pds_page_track_t *pt = apr_hash_get(page->tracks, r[0], APR_HASH_KEY_STRING);
-        pds_page_file_t *f;
-        int cat = pds_category_from_name(r[2]);
-        if (!tj || !pt || cat < 0 || strcmp(pt->slot_id, r[0])) continue;
-        if (allowed_ids && !apr_hash_get(allowed_ids, r[1], APR_HASH_KEY_STRING)) continue;
-        f = apr_pcalloc(ctx->pool, sizeof(*f));
-        f->id = r[1];
-        f->slot_id = pt->slot_id;
-        f->track_id = pt->track_id;
-        f->category = cat;
-        f->dropbox_path = r[3];
-        f->local_path = r[7];
-        if (r[6]) pds_parse_int64(r[6], 0, APR_INT64_MAX, &f->size);
-        f->name = r[4];
-        f->format = r[5];
-        f->permitted = pds_category_permitted(s, cat);
-        apr_hash_set(page->files, f->id, APR_HASH_KEY_STRING, f);
-        /* Best preview: the master, else a bounce, else a permitted audio file. */
-        if (is_audio(f->format, f->name)) {
-            int rank = cat == PDS_CAT_MASTER ? 3 : cat == PDS_CAT_BOUNCE ? 2 : f->permitted ? 1 : 0;
-            int cur = !pt->preview ? 0 : pt->preview->category == PDS_CAT_MASTER ? 3
-                      : pt->preview->category == PDS_CAT_BOUNCE ? 2 : 1;
-            if (rank > cur) pt->preview = f;
+        pds_page_file_t *f = apr_hash_get(page->files, r[PGF_ID], APR_HASH_KEY_STRING);
+        json_t *tj = json_object_get(track_by_slot, r[PGF_SLOT]), *fj;
+        if (!f || !tj || !f->permitted || strcmp(f->slot_id, r[PGF_SLOT])) continue;
+        fj = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "id", f->id, "name", f->name,
+                       "category", pds_category_names[f->category],
+                       "category_label", cat_labels[f->category],
+                       "format", f->format ? json_string(f->format) : json_null(),
+                       "url", apr_pstrcat(ctx->pool, base, "/files/", f->id, NULL));
+        if (r[PGF_SIZE]) {
+            json_object_set_new(fj, "size", json_integer(f->size));
+            json_object_set_new(fj, "size_label", json_string(size_label(ctx->pool, r[PGF_SIZE])));
         }
-        if (f->permitted) {
-            apr_int64_t size = 0;
-            json_t *fj = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "id", f->id, "name", f->name,
-                                   "category", pds_category_names[cat],
-                                   "category_label", cat_labels[cat],
-                                   "format", f->format ? json_string(f->format) : json_null(),
-                                   "url", apr_pstrcat(ctx->pool, base, "/files/", f->id, NULL));
-            if (r[6] && !pds_parse_int64(r[6], 0, APR_INT64_MAX, &size)) {
-                json_object_set_new(fj, "size", json_integer(size));
-                json_object_set_new(fj, "size_label", json_string(size_label(ctx->pool, r[6])));
-            }
-            else json_object_set_new(fj, "size", json_null());
-            json_array_append_new(json_object_get(tj, "files"), fj);
-        }
+        else json_object_set_new(fj, "size", json_null());
+        json_array_append_new(json_object_get(tj, "files"), fj);
     }
-
-    /* Previews and ZIP buttons, per track. */
     for (i = 0; i < (int)json_array_size(tracks); i++) {
         json_t *tj = json_array_get(tracks, i);
-        pds_page_track_t *pt = apr_hash_get(page->tracks, json_string_value(json_object_get(tj, "id")),
-                                            APR_HASH_KEY_STRING);
-        int counts[PDS_CAT_COUNT] = { 0 }, c;
-        apr_array_header_t *paths[PDS_CAT_COUNT] = { NULL };
-        size_t k;
-        json_t *fj;
-        if (pt->preview)
-            json_object_set_new(tj, "preview_url", json_string(apr_pstrcat(ctx->pool, base,
-                                "/play/", pt->track_id, NULL)));
-        json_array_foreach(json_object_get(tj, "files"), k, fj) {
-            const char *id = json_string_value(json_object_get(fj, "id"));
-            pds_page_file_t *f = apr_hash_get(page->files, id, APR_HASH_KEY_STRING);
-            c = f->category == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : f->category;
-            if (!paths[c]) paths[c] = apr_array_make(ctx->pool, 4, sizeof(const char *));
-            APR_ARRAY_PUSH(paths[c], const char *) = f->dropbox_path;
-            counts[c]++;
-        }
-        for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
-            if (counts[c] < (c == PDS_CAT_BOUNCE ? 2 : 1)) continue;
-            pt->zip_folder[c] = pds_zip_folder(ctx->pool, ctx->settings->dropbox_root, paths[c]);
-            if (!pt->zip_folder[c]) continue;
-            json_array_append_new(json_object_get(tj, "zips"), json_pack("{s:s,s:s,s:s}",
-                                  "category", zip_names[c], "label", zip_labels[c],
-                                  "url", apr_pstrcat(ctx->pool, base, "/zip/", pt->track_id, "/",
-                                                     zip_names[c], NULL)));
-        }
         json_object_set_new(tj, "has_downloads",
                             json_boolean(json_array_size(json_object_get(tj, "files")) > 0));
     }
@@ -274,7 +313,7 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
     json_object_set_new(view, "featured", json_boolean(json_array_size(tracks) == 1));
     json_object_set_new(view, "track_count", json_integer(json_array_size(tracks)));
     json_object_set_new(view, "tracks", tracks);
-    json_decref(track_by_id);
+    json_decref(track_by_slot);
     page->view = pds_json_pool(ctx->pool, view);
     *out = page;
     return NULL;

@@ -41,8 +41,11 @@ typedef struct {
 
 /* Find a share by token; the token is checked in constant time. */
 pds_share_state_e pds_share_by_token(pds_ctx_t *ctx, const char *token, const char ***share);
-/* Build the page model of a live share. */
+/* Build the page model of a live share (page->view included). */
 pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **share, pds_page_t **page);
+/* Only what play, file and ZIP need: files, tracks, previews, ZIP folders
+ * (one statement, no JSON); page->view is NULL. */
+pds_err_t *pds_page_files_model(pds_ctx_t *ctx, const char **share, pds_page_t **page);
 /* Which permission a category needs: 0 bounces (with masters), 1 stems, 2 projects. */
 int pds_category_permitted(const char **share, int category);
 /* Zip route categories: "bounces", "stems", "projects" (singular accepted);

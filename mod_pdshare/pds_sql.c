@@ -225,8 +225,9 @@ const pds_stmt_def_t pds_statements[] = {
       " JOIN pds_tracks t ON t.id = r.track_id ORDER BY r.position" },
     { "pds_page_files",
       "SELECT r.slot_id, f.id, f.category, f.dropbox_path, f.name, f.format, f.size,"
-      " f.local_path"
+      " f.local_path, r.track_id, t.title"
       " FROM " RESOLVED_SLOTS " JOIN pds_files f ON f.track_id = r.track_id"
+      " JOIN pds_tracks t ON t.id = r.track_id"
       " ORDER BY r.position, f.created_at, f.id" },
     { "pds_page_collabs",
       "SELECT r.slot_id, c.name, c.avatar_url, c.role FROM " RESOLVED_SLOTS
