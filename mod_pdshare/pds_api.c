@@ -28,6 +28,8 @@ pds_err_t *pds_db_failed(pds_ctx_t *ctx)
 void pds_reply_error(pds_ctx_t *ctx, pds_reply_t *out, const pds_err_t *e)
 {
     json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", e->message);
+    if (!err)   /* a message that is not UTF-8 (it may quote the request) */
+        err = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", "the request was refused");
     out->status = e->status;
     out->body = pds_json_pool(ctx->pool, err);
     if (!out->log && ctx->dbx && ctx->dbx->why) out->log = ctx->dbx->why;
@@ -491,9 +493,11 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     static const char *const keys[] = { "name", "email", "avatar_url", "role", "username" };
     int i;
     if (!pds_valid_id(cid)) return not_found(ctx, "collaborator");
-    if ((e = track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, out)))
+    /* The current values live in the pool, not in *out: an error after this
+     * point must leave *out empty (the caller frees what it holds). */
+    if ((e = track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, &cur)))
         return e;
-    cur = pds_json_pool(ctx->pool, *out);
+    pds_json_pool(ctx->pool, cur);
     for (i = 0; i < 5; i++) v[i] = json_string_value(json_object_get(cur, keys[i]));
     if ((e = pds_field_text(ctx->pool, body, "name", 100, &s, &pr))) return e;
     if (pr == PDS_NULL || (pr == PDS_SET && !*s))
@@ -937,6 +941,10 @@ static int method_ok(pds_reply_t *out, const char *method, const char *allow)
     /* allow is "GET, POST": check membership as a whole word. */
     const char *a = allow;
     apr_size_t n = strlen(method);
+    if (!n) {
+        out->allow = allow;
+        return 0;
+    }
     while ((a = strstr(a, method))) {
         if ((a == allow || a[-1] == ' ') && (a[n] == ',' || a[n] == '\0')) return 1;
         a += n;

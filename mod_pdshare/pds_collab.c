@@ -60,12 +60,14 @@ pds_err_t *pds_collab_status(pds_ctx_t *ctx, const char *track_id, json_t **out)
     const char **track, **ts = NULL;
     pds_rows_t *collabs, *shares, *tsr;
     apr_hash_t *state = apr_hash_make(ctx->pool), *present = apr_hash_make(ctx->pool);
-    json_t *list = json_array(), *removed = json_array(), *o;
+    json_t *list, *removed, *o;
     pds_job_t *job = NULL;
     pds_err_t *e;
     int i, with_email = 0, shared = 0;
 
     if ((e = track_of(ctx, track_id, &track))) return e;
+    list = json_array();
+    removed = json_array();
     if (SELECT(ctx->db, "pds_collab_list", &collabs, track_id, ctx->user)
         || SELECT(ctx->db, "pds_collab_share_list", &shares, track_id, ctx->user)
         || SELECT(ctx->db, "pds_track_share_get", &tsr, track_id, ctx->user)) {
@@ -74,7 +76,11 @@ pds_err_t *pds_collab_status(pds_ctx_t *ctx, const char *track_id, json_t **out)
         return pds_db_failed(ctx);
     }
     if (tsr->rows->nelts) ts = PDS_ROW(tsr, 0);
-    if (ts && ts[TS_JOB] && (e = pds_job_get(ctx, ts[TS_JOB], &job))) return e;
+    if (ts && ts[TS_JOB] && (e = pds_job_get(ctx, ts[TS_JOB], &job))) {
+        json_decref(list);
+        json_decref(removed);
+        return e;
+    }
     for (i = 0; i < shares->rows->nelts; i++)
         apr_hash_set(state, PDS_ROW(shares, i)[CS_ID], APR_HASH_KEY_STRING, PDS_ROW(shares, i));
     for (i = 0; i < collabs->rows->nelts; i++) {

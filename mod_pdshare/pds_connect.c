@@ -78,6 +78,24 @@ pds_err_t *pds_dbx_connect_begin(pds_dbx_env_t *env, const char *redirect_uri,
     return NULL;
 }
 
+/* A token as Dropbox issues it: visible ASCII, so it can go into a header
+ * as it is (a hostile answer could otherwise add header lines). */
+static int token_ok(const char *t)
+{
+    apr_size_t n;
+    if (!t) return 0;
+    for (n = 0; t[n]; n++) if (t[n] < 0x21 || t[n] > 0x7e) return 0;
+    return n > 0 && n <= 4096;
+}
+
+/* expires_in, bounded: a hostile or broken answer must not overflow now + it. */
+static apr_int64_t expires_in_of(json_t *tok)
+{
+    json_t *v = json_object_get(tok, "expires_in");
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+    return n > 0 && n <= 10 * 365 * 86400 ? (apr_int64_t)n : 0;
+}
+
 static const char *jstr(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
@@ -170,10 +188,9 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
     tok = res.result;
     access = jstr(tok, "access_token");
     refresh = jstr(tok, "refresh_token");
-    if (json_is_integer(json_object_get(tok, "expires_in")))
-        expires_in = json_integer_value(json_object_get(tok, "expires_in"));
-    if (!access) {
-        env->why = "oauth2/token: the answer holds no access_token";
+    expires_in = expires_in_of(tok);
+    if (!token_ok(access) || (refresh && !token_ok(refresh))) {
+        env->why = "oauth2/token: the answer holds no usable access_token or refresh_token";
         return pds_err(p, 503, "dropbox_unavailable", "Dropbox answered unexpectedly");
     }
 
@@ -323,10 +340,9 @@ static pds_err_t *refresh(pds_dbx_env_t *env, pds_dbx_session_t *s)
         return pds_dbx_failed(env, &res);
     }
     access = jstr(res.result, "access_token");
-    if (json_is_integer(json_object_get(res.result, "expires_in")))
-        expires_in = json_integer_value(json_object_get(res.result, "expires_in"));
-    if (!access) {
-        env->why = "oauth2/token (refresh): the answer holds no access_token";
+    expires_in = expires_in_of(res.result);
+    if (!token_ok(access)) {
+        env->why = "oauth2/token (refresh): the answer holds no usable access_token";
         return pds_err(p, 503, "dropbox_unavailable", "Dropbox answered unexpectedly");
     }
     sealed = pds_seal(p, env->key, ctx_access(env, s->username), access);

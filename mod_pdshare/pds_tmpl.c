@@ -239,6 +239,7 @@ static int truthy(json_t *v)
 
 static void put(render_t *r, const char *s, apr_size_t n)
 {
+    if (!n) return;
     if (r->len + n + 1 > r->cap) {
         apr_size_t cap = (r->len + n + 1) * 2;
         char *grown = apr_palloc(r->pool, cap);

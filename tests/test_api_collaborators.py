@@ -86,3 +86,18 @@ def test_other_producers_collaborators(api, track):
     got = assert_json(alice.get(f"/tracks/{track['id']}/collaborators"), 200)["collaborators"]
     assert [x["id"] for x in got] == [c["id"]]
     assert got[0]["name"] == "Alice's Friend"
+
+
+@pytest.mark.parametrize("body", [{"avatar_url": "nope"}, {"email": "not-an-email"},
+                                  {"name": ""}, {"username": "a b"}])
+def test_patch_with_a_bad_field_is_400_and_harms_nothing(api, body):
+    # Found by the json_bodies fuzzer: a PATCH that failed validation freed the
+    # collaborator's JSON twice.
+    alice = api("alice")
+    t = alice.create_track(title="Patch me")
+    c = alice.create_collaborator(t["id"], name="Guest", email="g@example.com")
+    for _ in range(20):
+        r = alice.patch(f"/tracks/{t['id']}/collaborators/{c['id']}", json=body)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_field"
+    got = alice.get(f"/tracks/{t['id']}/collaborators").json()["collaborators"]
+    assert [(x["name"], x["email"]) for x in got] == [("Guest", "g@example.com")]
