@@ -1,0 +1,109 @@
+/* Routes and tokens: share tokens, percent-decoding and the owner API router.
+ *
+ * Input: "METHOD\nPATH\nQUERY" (a missing third line is no query string).
+ * The whole input, as a C string, also goes through the token helpers and
+ * the URL decoder; the path's first segment is looked up as a public share
+ * token (pds_share_by_token, then pds_page_build for a live share).
+ * Properties: the router answers one of the contracted statuses and shapes
+ * (fz_check_reply) for any method, path and query; the token helpers and the
+ * decoder keep their documented contracts. */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fuzz_common.h"
+#include "pds_util.h"
+#include "pds_valid.h"
+#include "pds_page.h"
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void tokens(apr_pool_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    const char *sel, *logged;
+    char *u;
+    int wf = pds_token_wellformed(s);
+
+    FZ_CHECK(wf == (n == PDS_TOKEN_LEN && strspn(s, b64url) == n),
+             "pds_token_wellformed(%.64s) = %d", s, wf);
+    sel = pds_token_selector(p, s);
+    FZ_CHECK(strlen(sel) == (n < PDS_TOKEN_SELECTOR_LEN ? n : PDS_TOKEN_SELECTOR_LEN)
+             && !strncmp(sel, s, strlen(sel)), "selector of %.64s is %.64s", s, sel);
+    logged = pds_token_for_log(p, s);
+    FZ_CHECK(strlen(logged) == (n < 6 ? n : 6) + 3 && !strncmp(logged, s, n < 6 ? n : 6),
+             "pds_token_for_log(%.64s) = %.64s", s, logged);
+
+    u = apr_pstrdup(p, s);
+    if (pds_url_unescape(u) == 0) {
+        const unsigned char *c;
+        FZ_CHECK(strlen(u) <= n, "decoded longer than encoded");
+        for (c = (const unsigned char *)u; *c; c++)
+            FZ_CHECK(*c >= 0x20 && *c != 0x7f, "decoded control character 0x%02x", *c);
+        /* Nothing to decode: the same string. */
+        if (!strchr(s, '%')) FZ_CHECK(!strcmp(u, s), "decoded without escapes changed");
+    }
+    pds_zip_group(s);
+    pds_valid_id(s);
+    pds_valid_text(s, 64);
+    pds_valid_file_name(s);
+    pds_valid_dropbox_path(s);
+    pds_valid_url(s);
+}
+
+static void public_token(pds_ctx_t *ctx, const char *path)
+{
+    const char *start = path + strspn(path, "/"), *end = strchr(start, '/'), **share = NULL;
+    const char *token = end ? apr_pstrndup(ctx->pool, start, (apr_size_t)(end - start)) : start;
+    pds_share_state_e st = pds_share_by_token(ctx, token, &share);
+    FZ_CHECK(st >= PDS_SHARE_OK && st <= PDS_SHARE_ERROR, "share state %d", (int)st);
+    FZ_CHECK(st != PDS_SHARE_ERROR, "token lookup failed on the database: %s",
+             ctx->db->last_error ? ctx->db->last_error : "?");
+    if (st == PDS_SHARE_OK) {
+        pds_page_t *page = NULL;
+        pds_err_t *e;
+        FZ_CHECK(!strcmp(token, FZ_TOKEN), "token %.64s opened a share", token);
+        e = pds_page_build(ctx, share, &page);
+        FZ_CHECK(!e, "pds_page_build: %s", e->message);
+        FZ_CHECK(page && json_is_object(page->view), "no page model");
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    fz_db();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p = fz_pool();
+    char *lines[3], *whole = fz_strndup(p, data, size);
+    const char *method, *path, *query;
+    pds_reply_t reply;
+    pds_db_t db;
+    pds_ctx_t *ctx;
+    json_t *body = NULL;
+    int n = fz_lines(p, data, size, lines, 3);
+
+    tokens(p, whole);
+
+    method = lines[0];
+    path = n > 1 ? lines[1] : "/";
+    query = n > 2 ? lines[2] : NULL;
+    ctx = fz_ctx(p, FZ_USER, &db);
+    fz_http_script(p, NULL, 0);
+    if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH"))
+        body = pds_json_pool(p, json_object());   /* the module passes a JSON object */
+    pds_api_handle(ctx, method, path, query, body, &reply);
+    fz_check_reply(&reply, method, path);
+    FZ_CHECK(reply.status != 503 || strcmp(json_string_value(json_object_get(
+                 json_object_get(reply.body, "error"), "code")), "unavailable"),
+             "%s %s?%s: the database failed: %s", method, path, query ? query : "",
+             db.last_error ? db.last_error : "?");
+
+    public_token(ctx, path);
+
+    fz_pool_done(p);
+    fz_db_reset_if_changed();
+    return 0;
+}
