@@ -459,8 +459,14 @@ class Httpd:
             return
         self.started = False
         pid = self.pid
-        subprocess.run([httpd_bin(), "-f", str(self.conf_path), "-k", "stop"],
-                       capture_output=True, text=True, timeout=60)
+        # SIGTERM to our parent is what `-k stop` sends, without reading the
+        # config again: a second node's config names files of the first node,
+        # which may be gone by now (then -k stop failed and children were left).
+        if pid and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+        else:
+            subprocess.run([httpd_bin(), "-f", str(self.conf_path), "-k", "stop"],
+                           capture_output=True, text=True, timeout=60)
         deadline = time.time() + timeout
         while pid and pid_alive(pid) and time.time() < deadline:
             time.sleep(0.05)
