@@ -223,6 +223,7 @@ async function fetchThrough(page, link, label, wantSha) {
     .then((r) => ({ kind: "inline", r }));
   download.catch(() => {});
   inline.catch(() => {});
+  const back = page.url();
   await link.click();
   const got = await Promise.race([download, inline]);
   let bytes;
@@ -235,7 +236,9 @@ async function fetchThrough(page, link, label, wantSha) {
     check([200, 206].includes(got.r.status()), `${label}: the temporary link answered ${got.r.status()}`);
     // the browser's media viewer took the body over: read the same link again
     bytes = Buffer.from(await (await fetch(got.r.url())).arrayBuffer());
-    await page.goBack();
+    // Back to the share page. Not goBack(): the page is no-store, so going back
+    // re-fetches it, and goBack() can return before that page has loaded.
+    await page.goto(back, { waitUntil: "load" });
   }
   report.downloads = (report.downloads || []).concat([`${label}: ${got.kind}`]);
   const sha = crypto.createHash("sha256").update(bytes).digest("hex");
