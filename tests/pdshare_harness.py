@@ -239,6 +239,27 @@ def pid_alive(pid):
     return True
 
 
+def kill_child(pid, *apis, timeout=10):
+    """SIGKILL one httpd child as a crash would, and wait until it has
+    exited (a zombie counts: its sockets are closed), then drop the given
+    clients' pooled connections, as a browser opens a new one after a reset.
+    Without the wait, a keep-alive request can race the dying child."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    break
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError(f"child {pid} did not exit after SIGKILL")
+    for api in apis:
+        api.session.close()
+
+
 class Api:
     """Owner API client for one user (or for nobody) against a location of the server."""
 

@@ -4,14 +4,13 @@ removal, producer-to-producer notices (in-app and mail), team mounting, a
 child killed mid-job, and two nodes on one database."""
 
 import concurrent.futures
-import os
-import signal
 import time
 
 import pytest
 import requests
 
 from pdshare_dropbox import connect
+from pdshare_harness import kill_child
 from smtp_sink import SMTPSink
 
 LEASE = 5
@@ -200,7 +199,7 @@ def test_child_killed_mid_job_completes_without_duplicates(h, standin):
         owner = conn.execute("SELECT lease_owner FROM pds_jobs WHERE track_id = ?", (t["id"],)).fetchone()[0]
     pid = int(owner.split(":")[1])
     wait_for(lambda: standin.calls().get("files/copy_v2", 0) >= 1, what="the first copy")
-    os.kill(pid, signal.SIGKILL)
+    kill_child(pid, api)
     s = wait_job(api, t["id"], timeout=90)
     assert s["job"]["state"] == "done" and s["status"] == "all", s
     assert s["job"]["attempts"] >= 2

@@ -3,7 +3,6 @@ to visitors with Range support, and exported to Dropbox by the admin's policy
 (single folder or structured; final, non-final or all; projects always)."""
 
 import hashlib
-import os
 import threading
 import time
 
@@ -11,6 +10,7 @@ import pytest
 import requests
 
 from pdshare_dropbox import child_pids, connect, rss_kib
+from pdshare_harness import kill_child
 
 MIB = 1024 * 1024
 LEASE = 5
@@ -167,7 +167,7 @@ def test_400_mib_upload_streams_and_exports_through_faults(dropbox_httpd, standi
     with h.db() as conn:
         owner, state = conn.execute("SELECT lease_owner, state FROM pds_jobs").fetchone()
     assert state == "running" and owner
-    os.kill(int(owner.split(":")[1]), 9)
+    kill_child(int(owner.split(":")[1]), api)
     standin.ctl("DELETE", "faults")
     wait_for(lambda: jobs_settled(h), timeout=240, every=1, what="the export")
     with h.db() as conn:
