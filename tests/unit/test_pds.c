@@ -90,6 +90,15 @@ static char *make_tmpdir(apr_pool_t *p)
     return mkdtemp(dir);
 }
 
+/* cmocka runs no teardown after a failed setup: a setup that fails after
+ * setup_pool releases the fixture itself, so valgrind reports the failure alone. */
+static int setup_failed(void **state)
+{
+    teardown_pool(state);
+    *state = NULL;
+    return -1;
+}
+
 /* An empty sqlite3 database in a temporary directory: no schema yet. A test
  * that cannot get one fails (cmocka counts a failed setup as a failure). */
 static int setup_db_raw(void **state)
@@ -100,17 +109,17 @@ static int setup_db_raw(void **state)
     fx = *state;
     if (!(fx->dir = make_tmpdir(fx->pool))) {
         print_error("cannot make a temporary directory\n");
-        return -1;
+        return setup_failed(state);
     }
     fx->dbfile = apr_pstrcat(fx->pool, fx->dir, "/pds.db", NULL);
     if (apr_dbd_get_driver(fx->pool, "sqlite3", &fx->driver) != APR_SUCCESS) {
         print_error("no apr_dbd sqlite3 driver (libaprutil1-dbd-sqlite3)\n");
-        return -1;
+        return setup_failed(state);
     }
     if (apr_dbd_open_ex(fx->driver, fx->pool, fx->dbfile, &fx->handle, &err) != APR_SUCCESS) {
         print_error("cannot open %s: %s\n", fx->dbfile, err ? err : "?");
         fx->handle = NULL;
-        return -1;
+        return setup_failed(state);
     }
     return 0;
 }
@@ -149,9 +158,9 @@ static int setup_db(void **state)
     fx = *state;
     if (pds_db_setup(fx->pool, fx->driver, fx->handle, 0, &err) != APR_SUCCESS) {
         print_error("pds_db_setup: %s\n", err ? err : "?");
-        return -1;
+        return setup_failed(state);
     }
-    return ctx_init(fx);
+    return ctx_init(fx) ? setup_failed(state) : 0;
 }
 
 /* ------------------------------------------------------------- helpers */
