@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build, run the unit tests (make check), then the integration tests (pytest
+# Build, run the unit tests (make check), the unit tests under valgrind (make
+# valgrind-check), the short fuzzing run, then the integration tests (pytest
 # against a real httpd). Extra arguments go to pytest, e.g. scripts/test.sh -k share.
-# Exits non-zero when anything fails; the last line sums up both suites.
+# Exits non-zero when anything fails; the last line sums up all the steps.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -62,20 +63,35 @@ if [ "$unit_rc" -ne 0 ] && [ "$unit_fail" -eq 0 ]; then
 fi
 [ "$cmocka_seen" = 1 ] || say "(no cmocka summaries found: unit counts are test programs)"
 
+# Runs `make TARGET` unless the variable SKIP is 1, and reads its closing line
+# "WHAT: N passed, M failed" into step_rc, step_pass and step_fail (a failed make
+# without that line counts as one failure).
+make_step() {
+    local target=$1 what=$2 skip=$3 out=$logdir/$1.out
+    step_rc=0 step_pass=0 step_fail=0
+    if [ "${!skip:-0}" = 1 ]; then
+        say "make $target skipped ($skip=1)"
+        return
+    fi
+    say "make $target"
+    make "$target" 2>&1 | tee "$out" || step_rc=${PIPESTATUS[0]}
+    step_pass=$(sed -n "s/^$what: \([0-9]*\) passed, [0-9]* failed\$/\1/p" "$out" | tail -n 1)
+    step_fail=$(sed -n "s/^$what: [0-9]* passed, \([0-9]*\) failed\$/\1/p" "$out" | tail -n 1)
+    step_pass=${step_pass:-0} step_fail=${step_fail:-0}
+    if [ "$step_rc" -ne 0 ] && [ "$step_fail" -eq 0 ]; then step_fail=1; fi
+}
+
+# --- valgrind on the unit tests ------------------------------------------------
+# Each unit test program under valgrind memcheck (make valgrind-check): a memcheck
+# error or a definite or indirect leak fails it. PDSHARE_SKIP_VALGRIND=1 skips it.
+make_step valgrind-check valgrind PDSHARE_SKIP_VALGRIND
+vg_rc=$step_rc vg_pass=$step_pass vg_fail=$step_fail
+
 # --- fuzzing (short) ----------------------------------------------------------
 # Each libFuzzer target for 15 s, two at a time (docs/fuzzing.md); a crash, leak,
 # hang or broken property fails the run. PDSHARE_SKIP_FUZZ=1 skips it.
-fuzz_rc=0 fuzz_pass=0 fuzz_fail=0
-if [ "${PDSHARE_SKIP_FUZZ:-0}" = 1 ]; then
-    say "fuzzing skipped (PDSHARE_SKIP_FUZZ=1)"
-else
-    say "make fuzz-short"
-    make fuzz-short 2>&1 | tee "$logdir/fuzz.out" || fuzz_rc=${PIPESTATUS[0]}
-    fuzz_pass=$(sed -n 's/^fuzz: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$logdir/fuzz.out" | tail -n 1)
-    fuzz_fail=$(sed -n 's/^fuzz: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$logdir/fuzz.out" | tail -n 1)
-    fuzz_pass=${fuzz_pass:-0} fuzz_fail=${fuzz_fail:-0}
-    if [ "$fuzz_rc" -ne 0 ] && [ "$fuzz_fail" -eq 0 ]; then fuzz_fail=1; fi
-fi
+make_step fuzz-short fuzz PDSHARE_SKIP_FUZZ
+fuzz_rc=$step_rc fuzz_pass=$step_pass fuzz_fail=$step_fail
 
 # --- integration tests --------------------------------------------------------
 # The whole suite runs on each database: sqlite3 (the embedded default) and
@@ -112,12 +128,13 @@ else
     done
 fi
 
-total_pass=$((unit_pass + py_pass + fuzz_pass))
-total_fail=$((unit_fail + py_fail + fuzz_fail))
+total_pass=$((unit_pass + py_pass + fuzz_pass + vg_pass))
+total_fail=$((unit_fail + py_fail + fuzz_fail + vg_fail))
 total_skip=$((unit_skip + py_skip))
 echo
 say "unit: $unit_pass passed, $unit_fail failed (make check exit $unit_rc)"
+say "valgrind: $vg_pass unit test programs passed, $vg_fail failed (make valgrind-check exit $vg_rc)"
 say "pytest: $py_pass passed, $py_fail failed, $py_skip skipped${py_note:+ ($py_note)}"
 say "fuzz: $fuzz_pass targets passed, $fuzz_fail failed (make fuzz-short exit $fuzz_rc)"
 echo "summary: $total_pass passed, $total_fail failed, $total_skip skipped"
-[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]
+[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] && [ "$vg_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]
