@@ -2,7 +2,9 @@
 producer; OAuth state is single use, bound and expiring; SQL metacharacters
 are data; file names cannot inject headers."""
 
+import random
 import re
+import statistics
 import time
 from urllib.parse import urlsplit
 
@@ -45,6 +47,79 @@ def test_wrong_tokens_learn_nothing(server, api):
     # A revoked share says so, and nothing more.
     r = server.public(revoked_token)
     assert r.status_code == 410 and "Gone" not in r.text
+
+
+def test_wrong_tokens_take_the_same_time(server, api, db):
+    """Wrong tokens are answered in the same timing class, whatever they share with a
+    real one. Three wrong kinds, each one character away from a real token: the last
+    character changed (same selector: the share row is found and only the constant-time
+    compare of the whole token refuses it), the first changed (another selector: no
+    row), the last made '*' (malformed: refused before the database). Beside them a
+    revoked and an expired token, which differ in status (410) but not in time.
+
+    No absolute threshold (the machines are shared): the kinds are interleaved in one
+    run, ROUNDS rounds in a shuffled order each, on one keep-alive connection, over
+    the share page, .json, /files/, /play/ and /zip/ in turn, and the medians are
+    compared per route and over all: each kind within FACTOR times plus SLACK of every
+    other. It catches what costs a few milliseconds more on one kind only (with answers
+    of about 0.6 ms, a 3 ms sleep after the failed compare in pds_share_by_token fails
+    it, 1.5 ms does not): a near miss that goes on to build the page model, call
+    Dropbox, record an event or sleep as a penalty; a revoked or expired share that
+    builds its page before the 410; a malformed token that takes another slow path.
+    It cannot see the nanoseconds of a non-constant-time compare (test_ct_streq in
+    tests/unit and pds_share_by_token's code are for that)."""
+    ROUNDS, WARMUP, FACTOR, SLACK, BUDGET = 200, 10, 1.5, 0.002, 15.0
+    alice = api("alice")
+    _, _, token = make_share(alice, title="Timed")
+    _, gone_s, gone = make_share(alice, title="Timed and gone")
+    assert alice.post(f"/shares/{gone_s['id']}/revoke", json={}).status_code == 200
+    _, old_s, old = make_share(alice, title="Timed and old")
+    with db() as conn:
+        conn.execute("UPDATE pds_shares SET expires_at = ? WHERE id = ?",
+                     (int(time.time()) - 3600, old_s["id"]))
+    other = lambda c: "A" if c != "A" else "B"
+    kinds = {
+        "last character": (token[:-1] + other(token[-1]), 404),
+        "other selector": (other(token[0]) + token[1:], 404),
+        "malformed": (token[:-1] + "*", 404),
+        "revoked": (gone, 410),
+        "expired": (old, 410),
+    }
+    routes = ["{}", "{}.json", "{}/files/fabc", "{}/play/tabc", "{}/zip/tabc/stems"]
+    times = {(route, kind): [] for route in routes for kind in kinds}
+    order = list(kinds)
+    rng = random.Random(20231114)
+    deadline = time.monotonic() + BUDGET
+    with requests.Session() as s:
+        for i in range(WARMUP + ROUNDS):
+            if time.monotonic() > deadline:
+                break
+            route = routes[i % len(routes)]
+            rng.shuffle(order)
+            for kind in order:
+                tok, want = kinds[kind]
+                url = f"{server.base_url}/s/{route.format(tok)}"
+                t0 = time.perf_counter()
+                r = s.get(url, timeout=30, allow_redirects=False)
+                elapsed = time.perf_counter() - t0
+                assert r.status_code == want, (kind, url, r.status_code)
+                if i >= WARMUP:
+                    times[route, kind].append(elapsed)
+    assert min(len(v) for v in times.values()) >= 10, "too few rounds within the time budget"
+
+    def medians(samples):
+        return {kind: statistics.median(v) for kind, v in samples.items()}
+
+    def same_class(where, med):
+        ms = {k: round(v * 1000, 3) for k, v in med.items()}
+        for a in med:
+            for b in med:
+                assert med[a] <= FACTOR * med[b] + SLACK, \
+                    f"{where}: {a} is slower than {b} (median ms: {ms})"
+
+    for route in routes:
+        same_class(f"/s/{route}", medians({k: times[route, k] for k in kinds}))
+    same_class("all routes", medians({k: [t for rt in routes for t in times[rt, k]] for k in kinds}))
 
 
 def test_sql_metacharacters_are_data(server, api):
