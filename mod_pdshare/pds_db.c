@@ -72,14 +72,19 @@ int pds_db_schema_version(apr_pool_t *p, const apr_dbd_driver_t *d, apr_dbd_t *h
 }
 
 /* sqlite3 session settings. Readers never wait for the writer (WAL, which
- * the database file keeps once set), and a busy database is waited on inside
- * sqlite rather than in the driver's long sleeps. */
+ * the database file keeps once set). A busy database is waited on inside
+ * sqlite, in short steps, for up to 250 ms; past that, apr-util's driver
+ * sleeps 0.75 s and tries again, 16 times at most. The wait is kept short
+ * because the driver holds one mutex per process while sqlite waits: every
+ * other thread of the child waits with it. A write lock held elsewhere (a
+ * backup, an sqlite3 shell) is thus waited out for 16 s or more, then the
+ * request fails (503) rather than holding its thread for minutes. */
 static apr_status_t sqlite_session(apr_pool_t *p, const apr_dbd_driver_t *d, apr_dbd_t *h,
                                    const char **errmsg)
 {
     const char *mode = NULL;
     apr_status_t rv;
-    if ((rv = raw_select(p, d, h, "PRAGMA busy_timeout = 10000", NULL, errmsg))
+    if ((rv = raw_select(p, d, h, "PRAGMA busy_timeout = 250", NULL, errmsg))
         || (rv = raw_query(p, d, h, "PRAGMA synchronous = NORMAL", errmsg))
         || (rv = raw_select(p, d, h, "PRAGMA journal_mode", &mode, errmsg)))
         return rv;
@@ -175,8 +180,67 @@ static apr_dbd_prepared_t *lookup(pds_db_t *db, const char *label)
     return stmt;
 }
 
+/* A PostgreSQL server that restarted leaves every pooled connection dead,
+ * and a connection that the driver (or mod_dbd) reconnects comes back as a
+ * new server session without our prepared statements. After a failed
+ * statement outside a transaction: reconnect if the connection is down,
+ * and prepare the statements again if the server session lost them. True
+ * when it did (the statement never ran, so a read may be tried again). */
+static int repair(pds_db_t *db, const char *label)
+{
+    const pds_stmt_def_t *s;
+    apr_pool_t *cp;
+    apr_dbd_prepared_t *stmt = NULL;
+    const char *err = NULL;
+    int attempt, rv;
+
+    if (is_sqlite(db->driver) || db->txn || !db->prepared) return 0;
+    for (s = pds_statements; s->label && strcmp(s->label, label); s++)
+        ;
+    if (!s->label) return 0;
+    cp = apr_hash_pool_get(db->prepared);
+    /* Where the statement still exists, preparing it again fails: then the
+     * failure was something else, and is left as it is. libpq may notice a
+     * connection closed by the server only at that second use: then the
+     * driver reconnects, and it is tried once more. */
+    for (attempt = 0; ; attempt++) {
+        if ((rv = apr_dbd_check_conn(db->driver, db->pool, db->handle)) != APR_SUCCESS) {
+            db->last_error = apr_psprintf(db->pool, "%s; reconnecting failed: %s",
+                                          db->last_error, apr_dbd_error(db->driver, db->handle, rv));
+            return 0;
+        }
+        if (apr_dbd_prepare(db->driver, cp, db->handle, s->sql, s->label, &stmt) == 0) break;
+        if (attempt == 1) return 0;
+    }
+    apr_hash_set(db->prepared, s->label, APR_HASH_KEY_STRING, stmt);
+    for (s = pds_statements; s->label; s++) {
+        if (!strcmp(s->label, label)) continue;
+        stmt = NULL;
+        if ((rv = apr_dbd_prepare(db->driver, cp, db->handle, s->sql, s->label, &stmt)) != 0) {
+            if (!err) err = apr_psprintf(db->pool, "preparing %s again after a reconnect: %s",
+                                         s->label, apr_dbd_error(db->driver, db->handle, rv));
+            continue;
+        }
+        apr_hash_set(db->prepared, s->label, APR_HASH_KEY_STRING, stmt);
+    }
+    db->repaired++;
+    if (err) db->last_error = err;
+    return 1;
+}
+
+static apr_status_t select_once(pds_db_t *db, const char *label, pds_rows_t **rows,
+                                int nargs, const char **args);
+
 apr_status_t pds_db_select(pds_db_t *db, const char *label, pds_rows_t **rows,
                            int nargs, const char **args)
+{
+    apr_status_t rv = select_once(db, label, rows, nargs, args);
+    if (rv != APR_SUCCESS && repair(db, label)) rv = select_once(db, label, rows, nargs, args);
+    return rv;
+}
+
+static apr_status_t select_once(pds_db_t *db, const char *label, pds_rows_t **rows,
+                                int nargs, const char **args)
 {
     apr_dbd_prepared_t *stmt = lookup(db, label);
     apr_dbd_results_t *res = NULL;
@@ -192,6 +256,7 @@ apr_status_t pds_db_select(pds_db_t *db, const char *label, pds_rows_t **rows,
     if (rv) {
         db->last_error = apr_psprintf(db->pool, "%s: %s", label,
                                       apr_dbd_error(db->driver, db->handle, rv));
+        if (db->txn && !db->failed_label) db->failed_label = label;
         return APR_EGENERAL;
     }
     rs = apr_palloc(db->pool, sizeof(*rs));
@@ -233,6 +298,13 @@ apr_status_t pds_db_exec(pds_db_t *db, const char *label, int *nrows,
     if (rv) {
         db->last_error = apr_psprintf(db->pool, "%s: %s", label,
                                       apr_dbd_error(db->driver, db->handle, rv));
+        /* A write is not tried again: had the server died after committing
+         * it, a second run would count twice. The connection is repaired
+         * for the next statement; this request fails. */
+        if (db->txn) {
+            if (!db->failed_label) db->failed_label = label;
+        }
+        else repair(db, label);
         return APR_EGENERAL;
     }
     if (nrows) *nrows = n;
@@ -258,6 +330,10 @@ apr_status_t pds_db_end(pds_db_t *db, int rollback)
     if (rollback) apr_dbd_transaction_mode_set(db->driver, db->txn, APR_DBD_TRANSACTION_ROLLBACK);
     rv = apr_dbd_transaction_end(db->driver, db->pool, db->txn);
     db->txn = NULL;
+    /* A statement that failed inside the transaction may have found the
+     * connection lost: repair it now for the next request. */
+    if (db->failed_label) repair(db, db->failed_label);
+    db->failed_label = NULL;
     if (rv) {
         db->last_error = apr_psprintf(db->pool, "end of transaction: %s",
                                       apr_dbd_error(db->driver, db->handle, rv));

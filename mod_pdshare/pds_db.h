@@ -15,6 +15,8 @@ typedef struct pds_db_t {
     apr_dbd_transaction_t *txn;
     const char *last_error;           /* driver's text of the last failure */
     int statements;                   /* statements run with this handle */
+    int repaired;                     /* reconnects handled (pgsql) */
+    const char *failed_label;         /* first statement that failed in the transaction */
 } pds_db_t;
 
 /* A result set read to its end: rows of ncols strings (NULL for SQL NULL). */

@@ -172,14 +172,15 @@ def dropbox_httpd(httpd_factory, standin):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself; not run on pgsql")
+    config.addinivalue_line("markers", "pgsql_only: about the PostgreSQL server itself (the test "
+                            "starts its own); run in the pgsql pass only")
 
 
 def pytest_collection_modifyitems(config, items):
     from pdshare_harness import DB_KIND
-    if DB_KIND != "pgsql":
-        return
-    keep = [i for i in items if not i.get_closest_marker("sqlite_only")]
-    gone = [i for i in items if i.get_closest_marker("sqlite_only")]
+    other = "sqlite_only" if DB_KIND == "pgsql" else "pgsql_only"
+    keep = [i for i in items if not i.get_closest_marker(other)]
+    gone = [i for i in items if i.get_closest_marker(other)]
     if gone:
         config.hook.pytest_deselected(items=gone)
         items[:] = keep

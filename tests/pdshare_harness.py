@@ -82,8 +82,8 @@ class Postgres:
                    "--no-sync", "-E", "UTF8"])
         opts = (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=600")
-        self._run([f"{self.bin}/pg_ctl", "-D", str(self.data), "-l", str(self.dir / "pg.log"),
-                   "-o", opts, "-w", "-t", "60", "start"])
+        self.opts = opts
+        self.pg_ctl("start")
         self.dsn_base = f"host=127.0.0.1 port={self.port} user=postgres"
         import atexit
         atexit.register(self.stop)
@@ -105,6 +105,15 @@ class Postgres:
     def dump(self, name):
         return self._run([f"{self.bin}/pg_dump", "-h", "127.0.0.1", "-p", str(self.port),
                           "-U", "postgres", name]).encode()
+
+    def pg_ctl(self, action, *opts):
+        """pg_ctl stop/start/restart on this server, waiting for it (fault tests)."""
+        args = [f"{self.bin}/pg_ctl", "-D", str(self.data), "-w", "-t", "60"]
+        if action in ("stop", "restart"):
+            args += ["-m", "fast"]
+        if action in ("start", "restart"):
+            args += ["-l", str(self.dir / "pg.log"), "-o", self.opts]
+        self._run(args + list(opts) + [action])
 
     def stop(self):
         if (self.data / "postmaster.pid").exists():
