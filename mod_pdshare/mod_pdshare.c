@@ -9,7 +9,9 @@
 static int pdshare_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                server_rec *s)
 {
-    return pdshare_config_check(pconf, ptemp, s);
+    int rc = pdshare_config_check(pconf, ptemp, s);
+    if (rc == OK) pdshare_incident_init(pconf, s);
+    return rc;
 }
 
 static void pdshare_register_hooks(apr_pool_t *p)

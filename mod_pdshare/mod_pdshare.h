@@ -103,6 +103,32 @@ int pdshare_write_json(request_rec *r, int status, json_t *body);
 /* PUT /tracks/{id}/upload/{category}/{name} (mod_pdshare_upload.c). */
 int pdshare_upload(request_rec *r, pds_ctx_t *ctx, const char *track_id, const char *category,
                    const char *name);
+/* Outages logged once per incident, not once per request
+ * (mod_pdshare_incident.c). */
+typedef enum {
+    PDSHARE_INC_DATABASE,
+    PDSHARE_INC_DROPBOX,
+    PDSHARE_INC_LINKCACHE,
+    PDSHARE_INC_COUNT
+} pdshare_incident_t;
+void pdshare_incident_init(apr_pool_t *pconf, server_rec *s);
+/* A failure of `kind`: the first of an incident is logged at `level` with
+ * the detail; the rest at info, with a reminder at `level` now and then.
+ * r may be NULL (the job worker). */
+void pdshare_incident_fail(request_rec *r, server_rec *s, pdshare_incident_t kind, int level,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same for work that is not a request (the job worker), begun at `started`. */
+void pdshare_incident_fail_since(server_rec *s, pdshare_incident_t kind, apr_time_t started,
+                                 int level, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A success of `kind`: ends an incident once it has been quiet a while. */
+void pdshare_incident_ok(server_rec *s, pdshare_incident_t kind);
+/* Whether to ask for a connection now: false while the last attempt, less
+ * than a second ago, found none. */
+int pdshare_incident_may_connect(pdshare_incident_t kind);
+/* Whether a connection could be had. */
+void pdshare_incident_connected(pdshare_incident_t kind, int ok);
+
 apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd);
 int pdshare_dbd_available(void);
 

@@ -145,10 +145,19 @@ int pdshare_api_handler(request_rec *r)
     pds_api_handle(ctx, r->method, path, r->args, body, &reply);
     if (reply.allow) apr_table_setn(r->err_headers_out, "Allow", reply.allow);
     if (reply.location) apr_table_setn(r->headers_out, "Location", reply.location);
-    if (reply.log)
-        ap_log_rerror(APLOG_MARK, reply.status >= 500 ? APLOG_ERR : APLOG_INFO, 0, r,
-                      "PDS00020: %s %s answered %d: %s", r->method, path, reply.status,
-                      reply.log);
+    /* A 5xx is Dropbox's or the database's incident; it is logged once per
+     * incident, the rest at info. A write that went through ends a database
+     * incident (a read may work while writes still fail: SQLite locked). */
+    if (reply.status >= 500)
+        pdshare_incident_fail(r, r->server, ctx->dbx->why ? PDSHARE_INC_DROPBOX
+                              : PDSHARE_INC_DATABASE, APLOG_ERR, "PDS00020: %s %s answered %d: %s",
+                              r->method, path, reply.status, reply.log ? reply.log : "no detail");
+    else {
+        if (r->method_number != M_GET) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
+        if (reply.log)
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00020: %s %s answered %d: %s",
+                          r->method, path, reply.status, reply.log);
+    }
     if (reply.status == HTTP_SERVICE_UNAVAILABLE)
         apr_table_setn(r->err_headers_out, "Retry-After", "30");
     return pdshare_write_json(r, reply.status, reply.body);

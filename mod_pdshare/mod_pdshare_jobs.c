@@ -43,7 +43,8 @@ static void log_job(void *baton, int level, const char *msg)
 static int work_once(worker_t *w, apr_pool_t *p)
 {
     pdshare_srv_conf *c = pdshare_srv(w->s);
-    ap_dbd_t *dbd = dbd_open(p, w->s);
+    apr_time_t started = apr_time_now();
+    ap_dbd_t *dbd = NULL;
     pds_ctx_t ctx;
     pds_db_t db;
     pds_dbx_env_t env;
@@ -52,7 +53,15 @@ static int work_once(worker_t *w, apr_pool_t *p)
     pds_export_policy_t pol;
     pds_err_t *e;
 
-    if (!dbd) return 0;
+    if (pdshare_incident_may_connect(PDSHARE_INC_DATABASE)) {
+        dbd = dbd_open(p, w->s);
+        pdshare_incident_connected(PDSHARE_INC_DATABASE, dbd != NULL);
+    }
+    if (!dbd) {
+        pdshare_incident_fail_since(w->s, PDSHARE_INC_DATABASE, started, APLOG_ERR, "PDS00051: "
+                                    "the job worker has no database connection from mod_dbd");
+        return 0;
+    }
     memset(&ctx, 0, sizeof(ctx));
     memset(&db, 0, sizeof(db));
     memset(&env, 0, sizeof(env));
@@ -72,10 +81,14 @@ static int work_once(worker_t *w, apr_pool_t *p)
     env.key = c->data_key;
     env.root = c->dropbox_root;
     if ((e = pds_job_claim(&ctx, w->worker, c->job_lease, &job))) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "PDS00051: claiming a job: %s",
-                     db.last_error ? db.last_error : e->message);
+        pdshare_incident_fail_since(w->s, PDSHARE_INC_DATABASE, started, APLOG_ERR,
+                                    "PDS00051: claiming a job: %s",
+                                    db.last_error ? db.last_error : e->message);
     }
     else if (job) {
+        pdshare_incident_ok(w->s, PDSHARE_INC_DATABASE);  /* the claim wrote */
+    }
+    if (job) {
         run.env = &env;
         run.worker = w->worker;
         run.lease_secs = c->job_lease;

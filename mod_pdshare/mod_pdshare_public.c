@@ -122,6 +122,7 @@ static int send_notice(request_rec *r, const char *nonce, int status, const char
 
 static int send_unavailable(request_rec *r, const char *nonce)
 {
+    apr_table_setn(r->err_headers_out, "Retry-After", "30");
     return send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
                        "Temporarily unavailable",
                        "This share cannot be opened right now. Please try again in a few minutes.",
@@ -156,16 +157,20 @@ static int send_asset(request_rec *r, const char *name)
     return OK;
 }
 
-/* A Dropbox problem for a visitor: 503 with Retry-After, and one log line
- * with the detail (never a token). */
+/* A Dropbox problem for a visitor: 503 with Retry-After, and the detail
+ * (never a token) in the log. Dropbox failing (network, 5xx, 429, an
+ * unreadable answer) is an incident, logged once; one producer's
+ * connection missing, expired or revoked is that producer's state, seen on
+ * their settings page, and logged at info only. */
 static int send_dropbox_unavailable(request_rec *r, const char *nonce, pds_ctx_t *ctx,
                                     const pds_err_t *e, int retry_after, json_t *producer)
 {
     const char *why = ctx->dbx->why ? ctx->dbx->why : e ? e->message : "no detail";
-    /* Not configured or not connected is a state, not an incident. */
-    int level = e && (!strcmp(e->code, "dropbox_not_configured")
-                      || !strcmp(e->code, "not_connected")) ? APLOG_INFO : APLOG_WARNING;
-    ap_log_rerror(APLOG_MARK, level, 0, r, "PDS00040: download unavailable: %s", why);
+    if (!e || !strcmp(e->code, "dropbox_unavailable"))
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DROPBOX, APLOG_WARNING,
+                              "PDS00040: download unavailable: %s", why);
+    else
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00040: download unavailable: %s", why);
     send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
                 "Downloads are unavailable right now",
                 "The producer's files cannot be reached at the moment. "
@@ -205,16 +210,12 @@ static apr_status_t fill_link(void *baton, apr_pool_t *p, const char **val, int 
 
 static void log_cache_outage(request_rec *r, const pds_cache_trace_t *t)
 {
-    static volatile int in_outage;
-    if (t->outage && !in_outage) {
-        in_outage = 1;
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00041: link cache down (%s): "
-                      "links come straight from Dropbox until it is back", t->outage_why);
-    }
-    else if (!t->outage && in_outage) {
-        in_outage = 0;
-        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "PDS00042: link cache is back");
-    }
+    if (t->outage || t->outage_why)
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_LINKCACHE, APLOG_WARNING,
+                              "%s (links come straight from Dropbox meanwhile)",
+                              t->outage_why);
+    else
+        pdshare_incident_ok(r->server, PDSHARE_INC_LINKCACHE);
 }
 
 static const char *media_type(const char *format)
@@ -255,10 +256,11 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
     if (!r->header_only && (!range || !strncmp(range, "bytes=0-", 8))
         && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
                                  pds_category_names[f->category]))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00043: recording a %s: %s", kind,
-                      ctx->db->last_error);
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
+    if (!r->header_only) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     ap_set_content_type(r, media_type(f->format));
     /* A file name safe in a header, and the exact one for clients that read filename*. */
     ascii = apr_pstrdup(r->pool, f->name);
@@ -313,16 +315,19 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
                                     &fill, &link, &trace)
                   : fill_link(&fill, r->pool, &link, &fill.ttl);
     if (c->cache) log_cache_outage(r, &trace);
+    if (rv == APR_SUCCESS && fill.res.status)
+        pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);  /* Dropbox answered */
     if (rv != APR_SUCCESS) {
         ctx->dbx->why = fill.res.why ? fill.res.why : ctx->dbx->why;
         return send_dropbox_unavailable(r, nonce, ctx, NULL, fill.res.retry_after, producer);
     }
     if ((e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
                               pds_category_names[f->category]))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00043: recording a %s: %s", kind,
-                      ctx->db->last_error);
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
+    pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     apr_table_setn(r->headers_out, "Location", link);
     return HTTP_MOVED_TEMPORARILY;
 }
@@ -360,10 +365,11 @@ static int zip_head(void *baton, int status, apr_table_t *headers)
     static const char *const names[PDS_CAT_COUNT] = { "bounces", "bounces", "stems", "projects" };
     if (pds_event_record(z->ctx, z->share[SH_ID], z->track->slot_id, NULL, "download",
                          pds_category_names[z->group])) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00044: recording a ZIP download: %s",
-                      z->ctx->db->last_error);
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00044: recording a ZIP download: %s", z->ctx->db->last_error);
         return 1;
     }
+    pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     z->started = 1;
     r->status = HTTP_OK;
     ap_set_content_type(r, "application/zip");
@@ -418,6 +424,7 @@ static int stream_zip(request_rec *r, const char *nonce, pds_ctx_t *ctx, const c
                                            t->zip_folder[group], NULL)));
     rv = pds_dbx_download(r->pool, ctx->dbx->dbx, &s->auth, "files/download_zip", arg,
                           zip_head, zip_sink, &z, &res);
+    if (z.started) pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);
     if (!z.started) {
         ctx->dbx->why = res.why;
         return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
@@ -475,14 +482,16 @@ int pdshare_public_handler(request_rec *r)
                            "The producer has disabled this share.", NULL);
     case PDS_SHARE_ERROR:
     default:
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00031: looking up share %s: %s",
-                      pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00031: looking up share %s: %s",
+                              pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
     if ((e = (rt.kind == R_PAGE || rt.kind == R_JSON) ? pds_page_build(ctx, share, &page)
                                                      : pds_page_files_model(ctx, share, &page))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00032: building share %s: %s",
-                      pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00032: building share %s: %s",
+                              pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
 
@@ -496,10 +505,12 @@ int pdshare_public_handler(request_rec *r)
         json_t *data = page_data(r, page->view, nonce);
         /* Count first: a view that cannot be recorded is not answered 200. */
         if (!r->header_only && (e = pds_event_record(ctx, share[SH_ID], NULL, NULL, "view", NULL))) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00033: recording a view of share "
-                          "%s: %s", pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+            pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                                  "PDS00033: recording a view of share %s: %s",
+                                  pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
             return send_unavailable(r, nonce);
         }
+        if (!r->header_only) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
         return send_html(r, HTTP_OK, "share", data);
     }
     if (rt.kind == R_JSON) {

@@ -63,11 +63,21 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
 {
     pdshare_srv_conf *c = pdshare_srv(r->server);
     pds_ctx_t *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
-    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+    ap_dbd_t *dbd;
+    if (!pdshare_incident_may_connect(PDSHARE_INC_DATABASE)) {
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00010: no database connection: the last attempt, less than a "
+                              "second ago, found none");
+        return NULL;
+    }
+    dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+    pdshare_incident_connected(PDSHARE_INC_DATABASE, dbd != NULL);
     if (!dbd) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00010: no database connection from "
-                      "mod_dbd; check DBDriver and DBDParams, and that the database (for "
-                      "sqlite3: its directory) is writable by the server's User");
+        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00010: no database connection from mod_dbd; check DBDriver "
+                              "and DBDParams, that the database server runs, and that the "
+                              "database (for sqlite3: its directory) is writable by the "
+                              "server's User");
         return NULL;
     }
     ctx->pool = r->pool;
@@ -101,15 +111,18 @@ apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t
 {
     const char *err = NULL;
     if (pds_db_setup(pool, dbd->driver, dbd->handle, 0, &err) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cfg->server, "PDS00011: cannot bring the "
-                     "database schema to version %d (%s): %s", PDS_SCHEMA_VERSION, cfg->name,
-                     err ? err : "unknown error");
+        pdshare_incident_fail(NULL, cfg->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00011: cannot bring the database schema to version %d (%s): "
+                              "%s", PDS_SCHEMA_VERSION, cfg->name, err ? err : "unknown error");
         return APR_SUCCESS;
     }
     if (!dbd->prepared) dbd->prepared = apr_hash_make(pool);
     if (pds_db_prepare_all(pool, dbd->driver, dbd->handle, dbd->prepared, &err) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cfg->server, "PDS00012: cannot prepare the "
-                     "module's statements (%s): %s", cfg->name, err ? err : "unknown error");
+        /* A server going down as the connection was made: the first
+         * statement that fails on it prepares them again (pds_db.c). */
+        pdshare_incident_fail(NULL, cfg->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                              "PDS00012: cannot prepare the module's statements (%s): %s",
+                              cfg->name, err ? err : "unknown error");
     }
     return APR_SUCCESS;
 }

@@ -195,6 +195,22 @@ static apr_status_t mc_del(pds_cache_t *cache, const char *key)
     return rv == APR_NOTFOUND ? APR_SUCCESS : rv;
 }
 
+/* apr_memcache moves a dead server's keys to the others without a word:
+ * say which are down, so that the admin hears of it. */
+static const char *mc_down(pds_cache_t *cache, apr_pool_t *p)
+{
+    apr_memcache_t *mc = cache->impl;
+    const char *down = NULL;
+    apr_uint16_t i;
+    for (i = 0; i < mc->ntotal; i++) {
+        apr_memcache_server_t *ms = mc->live_servers[i];
+        if (ms && ms->status == APR_MC_SERVER_DEAD)
+            down = apr_psprintf(p, "%s%s%s:%u", down ? down : "", down ? ", " : "", ms->host,
+                                ms->port);
+    }
+    return down;
+}
+
 apr_status_t pds_cache_memcache(apr_pool_t *p, apr_array_header_t *servers, int hmax,
                                 pds_cache_t **out, const char **err)
 {
@@ -230,6 +246,7 @@ apr_status_t pds_cache_memcache(apr_pool_t *p, apr_array_header_t *servers, int 
     cache->set = mc_set;
     cache->add = mc_add;
     cache->del = mc_del;
+    cache->down = mc_down;
     cache->impl = mc;
     *out = cache;
     return APR_SUCCESS;
@@ -254,6 +271,9 @@ apr_status_t pds_cache_fetch(pds_cache_t *c, apr_pool_t *p, const char *key, int
         rv = c->get(c, p, key, val);
         if (rv == APR_SUCCESS) {
             trace->hit = 1;
+            if (c->down && (trace->outage_why = c->down(c, p)))
+                trace->outage_why = apr_psprintf(p, "%s server %s down; the others stand in",
+                                                 c->name, trace->outage_why);
             return APR_SUCCESS;
         }
         if (rv != APR_NOTFOUND) break;                       /* outage */
@@ -267,6 +287,9 @@ apr_status_t pds_cache_fetch(pds_cache_t *c, apr_pool_t *p, const char *key, int
         trace->outage = 1;
         trace->outage_why = apr_psprintf(p, "%s cache unavailable (%d)", c->name, rv);
     }
+    else if (c->down && (trace->outage_why = c->down(c, p)))
+        trace->outage_why = apr_psprintf(p, "%s server %s down; the others stand in", c->name,
+                                         trace->outage_why);
     if (locked) {
         /* Someone may have filled it between our get and add. */
         if (c->get(c, p, key, val) == APR_SUCCESS) {

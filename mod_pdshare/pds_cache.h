@@ -16,6 +16,8 @@ struct pds_cache_t {
     /* APR_SUCCESS when added, APR_EEXIST when the key was there. */
     apr_status_t (*add)(pds_cache_t *c, const char *key, const char *val, int ttl);
     apr_status_t (*del)(pds_cache_t *c, const char *key);
+    /* NULL when every server is up, else which are down (optional). */
+    const char *(*down)(pds_cache_t *c, apr_pool_t *p);
     void *impl;
 };
 
@@ -36,7 +38,7 @@ typedef struct {
     int hit;                /* served from the cache */
     int filled;             /* this call computed the value */
     int outage;             /* the cache was down: computed without coalescing */
-    const char *outage_why;
+    const char *outage_why; /* also set when some servers are down and others stood in */
 } pds_cache_trace_t;
 
 /* The value for key: from the cache, or computed once for all concurrent

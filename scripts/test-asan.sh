@@ -26,7 +26,7 @@ cd mod_pdshare
 apxs -c -o mod_pdshare.la $(printf -- '-Wc,%s ' $flags) -Wl,-fsanitize=address,undefined \
     $(pkg-config --cflags jansson libcrypto libcurl) \
     mod_pdshare.c mod_pdshare_config.c mod_pdshare_api.c mod_pdshare_public.c \
-    mod_pdshare_util.c mod_pdshare_jobs.c mod_pdshare_upload.c libpdshare.la \
+    mod_pdshare_util.c mod_pdshare_jobs.c mod_pdshare_upload.c mod_pdshare_incident.c libpdshare.la \
     $(pkg-config --libs jansson libcurl libcrypto) >"$dir/apxs.log" 2>&1 ||
     { cat "$dir/apxs.log"; exit 1; }
 
