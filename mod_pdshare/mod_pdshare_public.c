@@ -353,6 +353,7 @@ typedef struct {
     apr_off_t pending;
     int started;
     int failed;
+    int not_recorded;       /* the download could not be counted: nothing is sent */
 } zip_stream_t;
 
 #define ZIP_FLUSH_BYTES (128 * 1024)
@@ -367,6 +368,7 @@ static int zip_head(void *baton, int status, apr_table_t *headers)
                          pds_category_names[z->group])) {
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00044: recording a ZIP download: %s", z->ctx->db->last_error);
+        z->not_recorded = 1;
         return 1;
     }
     pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
@@ -424,7 +426,8 @@ static int stream_zip(request_rec *r, const char *nonce, pds_ctx_t *ctx, const c
                                            t->zip_folder[group], NULL)));
     rv = pds_dbx_download(r->pool, ctx->dbx->dbx, &s->auth, "files/download_zip", arg,
                           zip_head, zip_sink, &z, &res);
-    if (z.started) pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);
+    if (z.started || z.not_recorded) pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);
+    if (z.not_recorded) return send_unavailable(r, nonce);
     if (!z.started) {
         ctx->dbx->why = res.why;
         return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
