@@ -1,4 +1,5 @@
-"""README's directive table lists exactly the directives the module registers."""
+"""README's directive table lists exactly the directives the module registers, and covers
+the contract's (SPEC §2), naming what it adds."""
 
 import re
 import shutil
@@ -7,14 +8,17 @@ import subprocess
 from pdshare_harness import REPO, Httpd, httpd_bin
 
 
-def readme_directives():
+def readme_directives_section():
     readme = REPO / "README.md"
     assert readme.is_file(), f"{readme} is missing"
-    text = readme.read_text()
-    m = re.search(r"^## Directives[ \t]*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    m = re.search(r"^## Directives[ \t]*$(.*?)(?=^## |\Z)", readme.read_text(), re.M | re.S)
     assert m, "README.md has no '## Directives' section"
+    return m.group(1)
+
+
+def readme_directives():
     names = []
-    for line in m.group(1).splitlines():
+    for line in readme_directives_section().splitlines():
         if not line.lstrip().startswith("|"):
             continue
         # cells split on unescaped pipes ("On\|Off" stays in its cell)
@@ -50,12 +54,32 @@ def test_readme_lists_exactly_the_registered_directives(module_so):
         f"not in README: {missing}; in README but not registered: {extra}"
 
 
+# The directives of the contract (SPEC §2). README's own additions are named
+# in the sentence after its table ("... are additions to the contract").
+CONTRACT = {"PDShareBaseURL", "PDShareHtdocs", "PDShareDataKeyFile", "PDShareDropboxAppKey",
+            "PDShareDropboxAppSecretFile", "PDShareDropboxRedirectURI", "PDShareDropboxAPIURL",
+            "PDShareDropboxContentURL", "PDShareDropboxAuthorizeURL", "PDShareDropboxRoot",
+            "PDShareHTTPTimeout", "PDShareMemcache", "PDShareTempLinkTTL", "PDShareMaxTracks",
+            "PDShareStorageDir", "PDShareExportSingleFolder", "PDShareExportByStatus", "PDShareSMTP",
+            "PDShareMailFrom"}
+
+
+def readme_additions():
+    sentences = [p for p in re.split(r"\n\s*\n", readme_directives_section())
+                 if "additions to the contract" in p]
+    assert len(sentences) == 1, "README's Directives section does not name its additions to the contract"
+    return set(re.findall(r"`(PDShare\w+)`", sentences[0]))
+
+
 def test_readme_covers_the_contract_directives(module_so):
-    contract = {"PDShareBaseURL", "PDShareHtdocs", "PDShareDataKeyFile", "PDShareDropboxAppKey",
-                "PDShareDropboxAppSecretFile", "PDShareDropboxRedirectURI", "PDShareDropboxAPIURL",
-                "PDShareDropboxContentURL", "PDShareDropboxAuthorizeURL", "PDShareDropboxRoot",
-                "PDShareHTTPTimeout", "PDShareMemcache", "PDShareTempLinkTTL", "PDShareMaxTracks",
-                "PDShareStorageDir", "PDShareExportSingleFolder", "PDShareExportByStatus", "PDShareSMTP",
-                "PDShareMailFrom", "PDShareSharePath"}
-    missing = sorted(contract - set(registered_directives(module_so)))
-    assert not missing, f"directives of the contract the module does not register: {missing}"
+    documented = set(readme_directives())
+    registered = set(registered_directives(module_so))
+    not_registered = sorted(CONTRACT - registered)
+    assert not not_registered, f"directives of the contract the module does not register: {not_registered}"
+    not_documented = sorted(CONTRACT - documented)
+    assert not not_documented, f"directives of the contract not in README's table: {not_documented}"
+    # Whatever else README documents, it says is an addition to the contract.
+    additions = readme_additions()
+    assert documented - CONTRACT == additions, \
+        f"beyond the contract README documents {sorted(documented - CONTRACT)}, " \
+        f"and calls {sorted(additions)} additions"
