@@ -186,7 +186,7 @@ def assert_unavailable(r):
     assert "Location" not in r.headers
 
 
-def test_downloads_not_available_yet(public, page_share):
+def test_downloads_are_503_without_dropbox_configured(public, page_share):
     token = page_share["share"]["token"]
     tid = page_share["track"]["id"]
     files = page_share["files"]
