@@ -213,10 +213,11 @@ def test_in_process_standin():
         assert cl.ctl("GET", "apps")["apps"][0]["client_id"] == APP
 
 
-def test_fifty_concurrent_connections(c):
+def test_sixty_concurrent_connections(c):
+    n = 60
     acct, tok = connect(c)
     results = []
-    barrier = threading.Barrier(60)
+    barrier = threading.Barrier(n)
 
     def one():
         conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=30)
@@ -229,12 +230,12 @@ def test_fifty_concurrent_connections(c):
         results.append((r.status, json.loads(r.read())["account_id"]))
         conn.close()
 
-    ts = [threading.Thread(target=one) for _ in range(60)]
+    ts = [threading.Thread(target=one) for _ in range(n)]
     for t in ts:
         t.start()
     for t in ts:
         t.join(60)
-    assert results == [(200, acct["account_id"])] * 60
+    assert results == [(200, acct["account_id"])] * n
 
 
 # ---------------------------------------------------------------- OAuth
