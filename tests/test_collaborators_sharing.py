@@ -4,13 +4,14 @@ removal, producer-to-producer notices (in-app and mail), team mounting, a
 child killed mid-job, and two nodes on one database."""
 
 import concurrent.futures
+import subprocess
 import time
 
 import pytest
 import requests
 
-from pdshare_dropbox import connect
-from pdshare_harness import kill_child
+from pdshare_dropbox import child_pids, connect
+from pdshare_harness import DB_KIND, REPO, kill_child
 from smtp_sink import SMTPSink
 
 LEASE = 5
@@ -209,8 +210,42 @@ def test_child_killed_mid_job_completes_without_duplicates(h, standin):
     assert len(invitations(standin)) == 3
 
 
+def record_job_claims(httpd):
+    """Make the database itself note each claim of a job (the claim sets
+    lease_owner, "<host>:<pid>:<random>", and a finished job clears it again)
+    into test_job_claims(job_id, worker). Done before httpd starts, on a schema
+    pdsharectl made: a schema changed under running children costs a few 503s."""
+    ctl = [str(REPO / "mod_pdshare" / "pdsharectl")]
+    if DB_KIND == "pgsql":
+        ctl += ["-d", "pgsql", "-p", httpd.dbd_lines()[1].split(" ", 1)[1].strip('"')]
+    else:
+        ctl += ["-p", str(httpd.db_path)]
+    out = subprocess.run(ctl + ["migrate"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    with httpd.db() as conn:
+        conn.execute("CREATE TABLE test_job_claims (job_id TEXT NOT NULL, worker TEXT NOT NULL)")
+        if DB_KIND == "pgsql":
+            conn.execute("CREATE FUNCTION test_job_claimed() RETURNS trigger LANGUAGE plpgsql AS $$"
+                         " BEGIN"
+                         "  IF NEW.lease_owner IS NOT NULL"
+                         "     AND NEW.lease_owner IS DISTINCT FROM OLD.lease_owner THEN"
+                         "   INSERT INTO test_job_claims VALUES (NEW.id, NEW.lease_owner);"
+                         "  END IF;"
+                         "  RETURN NEW;"
+                         " END $$")
+            conn.execute("CREATE TRIGGER test_job_claimed AFTER UPDATE ON pds_jobs"
+                         " FOR EACH ROW EXECUTE FUNCTION test_job_claimed()")
+        else:
+            conn.execute("CREATE TRIGGER test_job_claimed AFTER UPDATE ON pds_jobs"
+                         " WHEN NEW.lease_owner IS NOT NULL"
+                         "  AND NEW.lease_owner IS NOT OLD.lease_owner"
+                         " BEGIN INSERT INTO test_job_claims VALUES (NEW.id, NEW.lease_owner); END")
+
+
 def test_two_nodes_never_run_one_job_twice(dropbox_httpd, standin):
-    h1 = dropbox_httpd(extra=[f"PDShareJobLease {LEASE}"])
+    h1 = dropbox_httpd(extra=[f"PDShareJobLease {LEASE}"], start=False)
+    record_job_claims(h1)
+    h1.start()
     acct = standin.account("alice@example.com", "Alice")
     connect(h1, "alice", standin, acct["account_id"])
     h2 = dropbox_httpd(start=False)
@@ -222,10 +257,26 @@ def test_two_nodes_never_run_one_job_twice(dropbox_httpd, standin):
         t = api.create_track(title=f"Track {i:03d}", sharing_status="released")
         api.create_collaborator(t["id"], name="Guest", email=f"g{i}@collab.example")
         ids.append(t["id"])
+    # Which node each httpd child belongs to, gathered while the jobs run (a
+    # child the MPM starts under load is seen too).
+    node_of = {}
+
+    def note_children():
+        for node, h in (("node 1", h1), ("node 2", h2)):
+            node_of.update({pid: node for pid in child_pids(h.pid)})
+
+    note_children()
+    # Each job's share_folder answers after 0.1 s, so the 100 jobs keep the
+    # workers busy for seconds. Unslowed they are done in about one second, and
+    # the first node's workers, polling back to back, can legitimately take them
+    # all before the other node's, which poll every 250 ms when idle, win a claim.
+    standin.fault("sharing/share_folder", "hang", count=-1, hang_seconds=0.1)
     r = api.post("/share-with-collaborators", json={"track_ids": ids})
     assert r.status_code == 202 and len(r.json()["queued"]) == 100
+    job_ids = {q["job_id"] for q in r.json()["queued"]}
 
     def all_done():
+        note_children()
         with h1.db() as conn:
             rows = conn.execute("SELECT state, COUNT(*) FROM pds_jobs GROUP BY state").fetchall()
         d = dict(rows)
@@ -237,6 +288,19 @@ def test_two_nodes_never_run_one_job_twice(dropbox_httpd, standin):
     assert len(inv) == 100 and len({i["email"] for i in inv}) == 100
     assert standin.calls().get("sharing/add_folder_member") == 100
     assert standin.calls().get("sharing/share_folder") == 100
+
+    # Both nodes' workers took jobs: every job was claimed, and the claiming
+    # children (the pid in lease_owner) belong to both httpds.
+    with h1.db() as conn:
+        claims = conn.execute("SELECT job_id, worker FROM test_job_claims").fetchall()
+    assert {job for job, _ in claims} == job_ids
+    by_node = {}
+    for job, worker in claims:
+        pid = int(worker.rsplit(":", 2)[1])
+        assert pid in node_of, f"{worker} claimed {job}; no child of either httpd has pid {pid}"
+        by_node.setdefault(node_of[pid], set()).add(job)
+    assert set(by_node) == {"node 1", "node 2"}, \
+        {node: len(jobs) for node, jobs in by_node.items()}
 
 
 @pytest.mark.log_allow(r"PDS00050: job .*share_folder")
