@@ -236,8 +236,12 @@ async function fetchThrough(page, link, label, wantSha) {
     check([200, 206].includes(got.r.status()), `${label}: the temporary link answered ${got.r.status()}`);
     // the browser's media viewer took the body over: read the same link again
     bytes = Buffer.from(await (await fetch(got.r.url())).arrayBuffer());
-    // Back to the share page. Not goBack(): the page is no-store, so going back
+    // Back to the share page, once the navigation to the link has committed
+    // (a response can come before it does, and a goto then would be
+    // interrupted by it). Not goBack(): the page is no-store, so going back
     // re-fetches it, and goBack() can return before that page has loaded.
+    await page.waitForURL((u) => u.href.startsWith(cfg.standin + "/tl/"),
+      { waitUntil: "commit", timeout: 15000 });
     await page.goto(back, { waitUntil: "load" });
   }
   report.downloads = (report.downloads || []).concat([`${label}: ${got.kind}`]);
