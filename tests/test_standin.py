@@ -270,6 +270,43 @@ def test_oauth_pkce_code_flow(c):
     assert r.header("Content-Type") == "application/json"
 
 
+def test_oauth_pkce_verifier_missing(c):
+    """A code issued for an S256 challenge is refused without its code_verifier,
+    however the client authenticates: the client secret in the body, as HTTP
+    Basic, or client_id alone. The default app does not require PKCE, so only the
+    code's own challenge makes the verifier necessary. The refused attempts do not
+    use the code up: with its verifier it is still exchanged, once.
+
+    Fails if the stand-in let a client secret stand in for the verifier again (the
+    first attempt would get a token), or burned a code on a refused attempt."""
+    c.ctl("POST", "accounts", {"email": "ann@example.com", "display_name": "Ann Producer"})
+    verifier, challenge = pkce_pair()
+    p = redirect_params(authorize(c, challenge=challenge))
+    form = {"grant_type": "authorization_code", "code": p["code"], "redirect_uri": REDIRECT}
+    basic = "Basic " + base64.b64encode(f"{APP}:{SECRET}".encode()).decode()
+    missing = {"error": "invalid_grant", "error_description": "code_verifier is required"}
+    for fields, headers, answer in [
+            ({"client_id": APP, "client_secret": SECRET}, None, missing),
+            ({}, {"Authorization": basic}, missing),
+            ({"client_id": APP}, None, missing),
+            ({"client_id": APP, "client_secret": SECRET, "code_verifier": ""}, None,
+             {"error": "invalid_grant", "error_description": "invalid code verifier"})]:
+        r = token_call(c, dict(form, **fields), headers)
+        assert r.status == 400 and r.json() == answer, (fields, headers, r.status, r.text)
+        assert r.header("Content-Type") == "application/json"
+    assert c.ctl("GET", "tokens")["access_tokens"] == []
+    r = token_call(c, dict(form, client_id=APP, client_secret=SECRET, code_verifier=verifier))
+    assert r.status == 200, r.text
+    r = token_call(c, dict(form, client_id=APP, client_secret=SECRET, code_verifier=verifier))
+    assert r.status == 400 and r.json()["error"] == "invalid_grant"
+    assert len(c.ctl("GET", "tokens")["access_tokens"]) == 1
+    # A code issued without a challenge needs no verifier: the secret suffices.
+    p = redirect_params(authorize(c))
+    r = token_call(c, {"grant_type": "authorization_code", "code": p["code"],
+                       "redirect_uri": REDIRECT, "client_id": APP, "client_secret": SECRET})
+    assert r.status == 200, r.text
+
+
 def test_oauth_secret_basic_online_expired_code_and_errors(c):
     c.ctl("POST", "accounts", {"email": "a@example.com", "display_name": "A B"})
     # online access: no refresh token; credentials as HTTP Basic

@@ -207,21 +207,21 @@ def token(st, handler, query, body):
             raise _oauth_error("invalid_grant", "redirect_uri mismatch")
         verifier = p.get("code_verifier")
         if code.challenge is not None:
+            # A code issued for a code_challenge is redeemed only with its
+            # code_verifier, whatever the client authentication: a client_secret
+            # does not stand in for it (dropbox-api.md §6 "Validate PKCE (S256)";
+            # RFC 7636 §4.6). A refused attempt does not use the code up.
             if verifier is None:
-                if how == "none":
-                    raise _oauth_error("invalid_grant", "code_verifier is required")
-                if app.require_pkce:
-                    raise _oauth_error("invalid_grant", "code_verifier is required")
+                raise _oauth_error("invalid_grant", "code_verifier is required")
+            if not PKCE_RE.fullmatch(verifier):
+                raise _oauth_error("invalid_grant", "invalid code verifier")
+            if code.method == "S256":
+                calc = base64.urlsafe_b64encode(
+                    hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
             else:
-                if not PKCE_RE.fullmatch(verifier):
-                    raise _oauth_error("invalid_grant", "invalid code verifier")
-                if code.method == "S256":
-                    calc = base64.urlsafe_b64encode(
-                        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                else:
-                    calc = verifier
-                if calc != code.challenge:
-                    raise _oauth_error("invalid_grant", "invalid code verifier")
+                calc = verifier
+            if calc != code.challenge:
+                raise _oauth_error("invalid_grant", "invalid code verifier")
         elif how == "none":
             raise _oauth_error("invalid_client", "No client_secret and no PKCE "
                                                  "code_challenge for this code")
