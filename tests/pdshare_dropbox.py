@@ -150,13 +150,13 @@ def dropbox_lines(httpd_dir, standin, timeout="2 6", extra=()):
     ] + list(extra)
 
 
-def connect(httpd, user, standin, account_id, return_to=None):
-    """Walk the OAuth flow as a browser would: connect -> authorize -> callback.
-    Answers the final redirect's Location."""
+def start_connect(httpd, user, standin, account_id, return_to=None):
+    """The first half of the OAuth flow, as a browser walks it: the module's 302
+    to the authorize page, and the stand-in's 302 back. The callback is not
+    delivered. Answers (authorize URL, its query as a dict of lists, callback URL)."""
     standin.ctl("POST", "next_account", {"account_id": account_id})
-    api = httpd.api(user)
     params = {"return_to": return_to} if return_to else None
-    r = api.get("/dropbox/connect", params=params, allow_redirects=False)
+    r = httpd.api(user).get("/dropbox/connect", params=params, allow_redirects=False)
     assert r.status_code == 302, r.text
     authorize = r.headers["Location"]
     assert authorize.startswith(standin.url + "/oauth2/authorize?"), authorize
@@ -167,6 +167,14 @@ def connect(httpd, user, standin, account_id, return_to=None):
     assert r.status_code == 302, r.text
     callback = r.headers["Location"]
     assert callback.startswith(httpd.base_url + "/pd/api/dropbox/callback?"), callback
+    return authorize, q, callback
+
+
+def connect(httpd, user, standin, account_id, return_to=None):
+    """Walk the OAuth flow as a browser would: connect -> authorize -> callback.
+    Answers the final redirect's Location."""
+    _, _, callback = start_connect(httpd, user, standin, account_id, return_to)
+    api = httpd.api(user)
     r = api.session.get(callback, auth=api.auth, allow_redirects=False, timeout=30)
     assert r.status_code == 302, r.text
     return r.headers["Location"]

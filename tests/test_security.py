@@ -1,17 +1,21 @@
 """Security: wrong share tokens learn nothing; every route is scoped to its
-producer; OAuth state is single use, bound and expiring; SQL metacharacters
-are data; file names cannot inject headers."""
+producer; OAuth state is single use, bound and expiring; the code exchange
+needs the PKCE verifier only the module holds; SQL metacharacters are data;
+file names cannot inject headers."""
 
+import base64
+import hashlib
+import os
 import random
 import re
 import statistics
 import time
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
 
-from pdshare_dropbox import connect
+from pdshare_dropbox import APP_KEY, APP_SECRET, connect, start_connect
 
 SQL = "x'); DROP TABLE pds_tracks; -- \" ; SELECT * FROM pds_shares WHERE '1'='1"
 
@@ -198,6 +202,196 @@ def test_oauth_without_state_or_code(dropbox_httpd, standin):
         assert r.status_code == 400, (q, r.status_code)
         assert r.json()["error"]["code"] == "invalid_state"
         assert "Location" not in r.headers
+
+
+def s256(verifier):
+    """The PKCE S256 challenge of a verifier: base64url(sha256), unpadded."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()) \
+        .rstrip(b"=").decode()
+
+
+PKCE_VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def state_hash(callback):
+    """The key of the module's pds_oauth_states row: the SHA-256 hex of the state."""
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def test_intercepted_code_cannot_be_redeemed_without_the_verifier(dropbox_httpd, standin):
+    """An authorization code taken off the redirect (a leaked Referer, a browser
+    history, a log) is refused at Dropbox's token endpoint without the verifier
+    that only the module holds: with the app secret, as a public client, and with
+    a made-up verifier, each is 400 invalid_grant and no token is issued. The
+    failed attempts do not use the code up (dropbox-api.md says codes are single
+    use, and nothing about refused attempts; the stand-in keeps the code), so the
+    module's own callback with that code and state then connects, with exactly one
+    successful exchange carrying the verifier whose S256 is the authorize URL's
+    challenge.
+
+    Fails if the stand-in let a client secret replace the verifier (the first
+    attempt would get a token, and the module's callback would then find the code
+    used), if the module stopped sending the verifier (its callback would be
+    refused: reason=invalid_grant), or sent one that does not match its challenge."""
+    acct = standin.account("alice@example.com", "Alice")
+    h = dropbox_httpd()
+    alice = h.api("alice")
+    _, auth, callback = start_connect(h, "alice", standin, acct["account_id"], "/pd/settings")
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    stolen = {"grant_type": "authorization_code", "code": code, "client_id": APP_KEY,
+              "redirect_uri": auth["redirect_uri"][0]}
+    made_up = base64.urlsafe_b64encode(os.urandom(48)).rstrip(b"=").decode()
+    for what, form in [("with the app secret", dict(stolen, client_secret=APP_SECRET)),
+                       ("as a public client", dict(stolen)),
+                       ("with a made-up verifier",
+                        dict(stolen, client_secret=APP_SECRET, code_verifier=made_up))]:
+        r = requests.post(standin.url + "/oauth2/token", data=form, timeout=30)
+        assert r.status_code == 400, (what, r.status_code, r.text)
+        assert r.json()["error"] == "invalid_grant", (what, r.text)
+        assert "access_token" not in r.json(), what
+    assert standin.tokens()["access_tokens"] == []
+
+    r = alice.get("/dropbox/callback?" + urlsplit(callback).query, allow_redirects=False)
+    assert r.status_code == 302, r.text
+    assert r.headers["Location"] == "/pd/settings?dropbox=connected"
+    assert alice.get("/dropbox").json()["connected"] is True
+    calls = standin.call_log("oauth2/token")
+    assert [c["status"] for c in calls] == [400, 400, 400, 200], calls
+    mine = calls[-1]["arg"]
+    assert mine["code"] == code
+    assert s256(mine["code_verifier"]) == auth["code_challenge"][0]
+    assert len(standin.tokens()["access_tokens"]) == 1
+
+
+@pytest.mark.parametrize("damage", ["emptied", "garbage", "another producer's",
+                                    "another state's"])
+def test_callback_with_a_lost_or_damaged_verifier_fails_cleanly(dropbox_httpd, standin, damage):
+    """The state row's sealed PKCE verifier is damaged in the database between the
+    connect and the callback. The schema refuses NULL outright ("emptied" tries it,
+    then stores ''). A verifier that does not open ('', garbage, or one sealed for
+    another producer: the seal is bound to the producer) stops the callback before
+    Dropbox is asked: 302 back with reason=unavailable and no token call. One that
+    opens but belongs to another of the producer's authorizations is sent as it is
+    and Dropbox refuses it: 302 back with reason=invalid_grant, after exactly one
+    exchange whose verifier is that other authorization's. In every case the
+    producer is not connected, no account row and no token exists, the state is
+    used up (the same callback again is 400 invalid_state), the reason is logged at
+    info only, neither the code nor the verifier is logged, nothing is logged at
+    warn or worse, and connecting again afterwards works.
+
+    Fails if the module sent a verifier other than the one it stored ("another
+    state's" checks the sent verifier's S256), sent none or an empty one when the
+    seal does not open (a token call would appear), accepted a verifier sealed for
+    another producer, stored anything on failure, answered without a redirect, or
+    logged the failure as an error."""
+    acct = standin.account("alice@example.com", "Alice")
+    h = dropbox_httpd()
+    alice = h.api("alice")
+    _, auth, callback = start_connect(h, "alice", standin, acct["account_id"], "/pd/settings")
+    key = state_hash(callback)
+    other_challenge = None
+    if damage == "emptied":
+        with h.db() as conn:
+            with pytest.raises(Exception) as refused:
+                conn.execute("UPDATE pds_oauth_states SET verifier_sealed = NULL "
+                             "WHERE state_hash = ?", (key,))
+        assert "null" in str(refused.value).lower(), refused.value
+        sealed = ""
+    elif damage == "garbage":
+        sealed = "v1." + base64.urlsafe_b64encode(os.urandom(90)).rstrip(b"=").decode()
+    else:
+        who = "bob" if damage == "another producer's" else "alice"
+        _, other, other_callback = start_connect(h, who, standin, acct["account_id"],
+                                                 "/pd/settings")
+        other_challenge = other["code_challenge"][0]
+        with h.db() as conn:
+            sealed = conn.execute("SELECT verifier_sealed FROM pds_oauth_states "
+                                  "WHERE state_hash = ?",
+                                  (state_hash(other_callback),)).fetchone()[0]
+    with h.db() as conn:
+        before = conn.execute("SELECT verifier_sealed FROM pds_oauth_states "
+                              "WHERE state_hash = ?", (key,)).fetchone()[0]
+        assert before and before != sealed
+        conn.execute("UPDATE pds_oauth_states SET verifier_sealed = ? WHERE state_hash = ?",
+                     (sealed, key))
+    standin.ctl("POST", "calls/reset")
+    h.new_log_lines()
+
+    path = "/dropbox/callback?" + urlsplit(callback).query
+    r = alice.get(path, allow_redirects=False)
+    reason = "invalid_grant" if damage == "another state's" else "unavailable"
+    assert r.status_code == 302, r.text
+    assert r.headers["Location"] == "/pd/settings?dropbox=error&reason=" + reason
+    calls = standin.call_log("oauth2/token")
+    if damage == "another state's":
+        assert [c["status"] for c in calls] == [400], calls
+        sent = calls[0]["arg"].get("code_verifier")
+        assert sent and s256(sent) == other_challenge != auth["code_challenge"][0]
+        secrets = [sent]
+    else:
+        assert calls == [], "a verifier that does not open must not reach Dropbox"
+        secrets = []
+    assert alice.get("/dropbox").json()["connected"] is False
+    with h.db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM pds_dropbox_accounts").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM pds_oauth_states WHERE state_hash = ?",
+                            (key,)).fetchone()[0] == 0
+    assert standin.tokens()["access_tokens"] == []
+    r = alice.get(path, allow_redirects=False)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_state"
+
+    lines = h.new_log_lines()
+    why = ("oauth2/token: Dropbox answered 400" if damage == "another state's"
+           else "the PKCE verifier does not open")
+    said = [l for l in lines if "PDS00020: GET /dropbox/callback answered 302: " + why in l]
+    assert len(said) == 1 and re.match(r"\[[^\]]*\] \[[^:\]]*:info\]", said[0]), lines
+    assert h.unexpected_log_lines(lines=lines) == []
+    log = "\n".join(lines)
+    for s in secrets + [parse_qs(urlsplit(callback).query)["code"][0]]:
+        assert s not in log
+
+    # Nothing is wedged: the producer starts again and connects.
+    assert connect(h, "alice", standin, acct["account_id"]) == "/pd/api/dropbox?dropbox=connected"
+
+
+def test_authorize_url_carries_an_s256_challenge_never_the_verifier(dropbox_httpd, standin):
+    """Every authorize URL the module sends the browser to carries exactly one
+    code_challenge_method=S256 and one code_challenge of 43 base64url characters
+    (an unpadded SHA-256), a fresh one per connect, and no code_verifier. The
+    verifier the module later sends to the token endpoint is 43 to 128 characters
+    of the PKCE alphabet, its S256 is that connect's challenge, and it appears in
+    no authorize URL nor in the callback URL, raw or percent-decoded.
+
+    Fails if the module used the plain method or put the verifier in the URL (the
+    challenge would equal the verifier), encoded the challenge otherwise (hex, or
+    padded base64: not 43 characters of that alphabet), reused a verifier across
+    connects (equal challenges), or sent a verifier that does not hash to the
+    challenge."""
+    acct = standin.account("alice@example.com", "Alice")
+    h = dropbox_httpd()
+    started = [start_connect(h, "alice", standin, acct["account_id"], "/pd/settings")
+               for _ in range(3)]
+    for authorize, q, _ in started:
+        assert q["code_challenge_method"] == ["S256"], authorize
+        assert len(q["code_challenge"]) == 1 and CHALLENGE_RE.fullmatch(q["code_challenge"][0]), \
+            authorize
+        assert "code_verifier" not in q, authorize
+    assert len({q["code_challenge"][0] for _, q, _ in started}) == 3
+    assert len({q["state"][0] for _, q, _ in started}) == 3
+
+    authorize, q, callback = started[-1]
+    r = h.api("alice").get("/dropbox/callback?" + urlsplit(callback).query,
+                           allow_redirects=False)
+    assert r.headers.get("Location") == "/pd/settings?dropbox=connected", (r.status_code, r.text)
+    calls = standin.call_log("oauth2/token")
+    assert len(calls) == 1 and calls[0]["status"] == 200, calls
+    verifier = calls[0]["arg"]["code_verifier"]
+    assert PKCE_VERIFIER_RE.fullmatch(verifier), verifier
+    assert s256(verifier) == q["code_challenge"][0]
+    for url in [a for a, _, _ in started] + [c for _, _, c in started]:
+        assert verifier not in url and verifier not in unquote(url)
 
 
 def test_file_names_cannot_inject_headers(httpd_factory):
