@@ -45,12 +45,20 @@ chmod +x "$dir/httpd"
 cd "$repo"
 rc=0
 PDSHARE_HTTPD=$dir/httpd PDSHARE_MODULE=$dir/src/mod_pdshare/.libs/mod_pdshare.so \
-    /usr/bin/python3 -m pytest tests/ -q "$@" || rc=$?
+    /usr/bin/python3 -m pytest tests/ -q "$@" 2>&1 | tee "$dir/pytest.out" || rc=${PIPESTATUS[0]}
+last=$(grep -E '[0-9]+ (passed|failed|errors?)' "$dir/pytest.out" | tail -n 1 || true)
+passed=$(sed -n 's/.*\b\([0-9]\+\) passed.*/\1/p' <<<"$last")
+failed=$(( $(sed -n 's/.*\b\([0-9]\+\) failed.*/\1/p' <<<"$last") + \
+           $(sed -n 's/.*\b\([0-9]\+\) errors\?\b.*/\1/p' <<<"$last") + 0 ))
 if [ -n "$(ls -A "$logs")" ]; then
     say "sanitizer reports:"
     cat "$logs"/*
     rc=1
+    failed=$((failed + 1))
 else
     say "no sanitizer report"
 fi
+[ "$rc" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+# The closing line scripts/test.sh reads.
+say "${passed:-0} passed, $failed failed"
 exit $rc

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build, run the unit tests (make check), the unit tests under valgrind (make
-# valgrind-check), the short fuzzing run, then the integration tests (pytest
-# against a real httpd). Extra arguments go to pytest, e.g. scripts/test.sh -k share.
+# valgrind-check), the short fuzzing run, the integration tests (pytest against a
+# real httpd, on sqlite3 and pgsql), then the integration tests again against the
+# module built with ASan and UBSan (make asan-check). Extra arguments go to pytest
+# (not to the ASan pass), e.g. scripts/test.sh -k share.
 # Exits non-zero when anything fails; the last line sums up all the steps.
 set -euo pipefail
 
@@ -128,13 +130,22 @@ else
     done
 fi
 
-total_pass=$((unit_pass + py_pass + fuzz_pass + vg_pass))
-total_fail=$((unit_fail + py_fail + fuzz_fail + vg_fail))
+# --- the integration suite under ASan and UBSan -------------------------------
+# The module and library built with -fsanitize=address,undefined (make
+# asan-check, scripts/test-asan.sh), the whole suite on sqlite3 against it; a
+# sanitizer report from any child fails the step. PDSHARE_SKIP_ASAN=1 skips it.
+make_step asan-check asan PDSHARE_SKIP_ASAN
+asan_rc=$step_rc asan_pass=$step_pass asan_fail=$step_fail
+
+total_pass=$((unit_pass + py_pass + fuzz_pass + vg_pass + asan_pass))
+total_fail=$((unit_fail + py_fail + fuzz_fail + vg_fail + asan_fail))
 total_skip=$((unit_skip + py_skip))
 echo
 say "unit: $unit_pass passed, $unit_fail failed (make check exit $unit_rc)"
 say "valgrind: $vg_pass unit test programs passed, $vg_fail failed (make valgrind-check exit $vg_rc)"
 say "pytest: $py_pass passed, $py_fail failed, $py_skip skipped${py_note:+ ($py_note)}"
 say "fuzz: $fuzz_pass targets passed, $fuzz_fail failed (make fuzz-short exit $fuzz_rc)"
+say "asan: $asan_pass passed, $asan_fail failed (make asan-check exit $asan_rc)"
 echo "summary: $total_pass passed, $total_fail failed, $total_skip skipped"
-[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] && [ "$vg_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]
+[ "$unit_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] && [ "$vg_rc" -eq 0 ] \
+    && [ "$asan_rc" -eq 0 ] && [ "$total_fail" -eq 0 ]
