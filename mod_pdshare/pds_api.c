@@ -9,14 +9,10 @@
 #include "pds_page.h"
 #include "pds_connect.h"
 #include "pds_collab.h"
+#include "pds_db_args.h"
 
 static const char *const sharing_statuses[] = { "private", "wip", "released", NULL };
 static const char *const categories[] = { "master", "bounce", "stem", "project", NULL };
-
-#define ARGS(...) ((const char *[]){ __VA_ARGS__ })
-#define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
-#define SELECT(db, label, rs, ...) pds_db_select((db), (label), (rs), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXEC(db, label, n, ...) pds_db_exec((db), (label), (n), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
 
 pds_err_t *pds_db_failed(pds_ctx_t *ctx)
 {

@@ -9,11 +9,7 @@
 #include "pds_collab.h"
 #include "pds_page.h"
 #include "pds_export.h"
-
-#define ARGS(...) ((const char *[]){ __VA_ARGS__ })
-#define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
-#define SELECT(db, label, rs, ...) pds_db_select((db), (label), (rs), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXEC(db, label, n, ...) pds_db_exec((db), (label), (n), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
+#include "pds_db_args.h"
 
 /* Collaborator rows (pds_collab_list): id, track_id, name, email, avatar_url, role, username. */
 enum { CO_ID, CO_TRACK, CO_NAME, CO_EMAIL, CO_AVATAR, CO_ROLE, CO_USER };

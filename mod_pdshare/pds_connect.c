@@ -6,15 +6,11 @@
 #include "pds_crypto.h"
 #include "pds_valid.h"
 #include "pds_connect.h"
+#include "pds_db_args.h"
 
 /* Account row columns (pds_account_get). */
 enum { AC_USER, AC_ACCOUNT, AC_EMAIL, AC_NAME, AC_TYPE, AC_TEAM, AC_ROOT_NS, AC_HOME,
        AC_ACCESS, AC_EXPIRES, AC_REFRESH, AC_STATUS, AC_FOLDER, AC_CONNECTED };
-
-#define ARGS(...) ((const char *[]){ __VA_ARGS__ })
-#define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
-#define SELECT(db, label, rs, ...) pds_db_select((db), (label), (rs), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXEC(db, label, n, ...) pds_db_exec((db), (label), (n), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
 
 static pds_err_t *not_configured(pds_dbx_env_t *env)
 {

@@ -6,11 +6,7 @@
 
 #include "pds_util.h"
 #include "pds_export.h"
-
-#define ARGS(...) ((const char *[]){ __VA_ARGS__ })
-#define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
-#define SELECT(db, label, rs, ...) pds_db_select((db), (label), (rs), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXEC(db, label, n, ...) pds_db_exec((db), (label), (n), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
+#include "pds_db_args.h"
 
 /* pds_file_for_export */
 enum { FX_ID, FX_TRACK, FX_OWNER, FX_CAT, FX_NAME, FX_SIZE, FX_LOCAL, FX_HASH, FX_STATE,

@@ -3,11 +3,7 @@
 
 #include "pds_util.h"
 #include "pds_jobs.h"
-
-#define ARGS(...) ((const char *[]){ __VA_ARGS__ })
-#define NARGS(...) ((int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *)))
-#define SELECT(db, label, rs, ...) pds_db_select((db), (label), (rs), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXEC(db, label, n, ...) pds_db_exec((db), (label), (n), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
+#include "pds_db_args.h"
 
 enum { J_ID, J_KIND, J_OWNER, J_TRACK, J_PAYLOAD, J_STATE, J_ATTEMPTS, J_LEASE_OWNER,
        J_LEASE_UNTIL, J_ERROR, J_RUN_AFTER, J_CREATED, J_UPDATED };
