@@ -257,6 +257,15 @@ apr_status_t pds_cache_memcache(apr_pool_t *p, apr_array_header_t *servers, int 
 #define LOCK_TTL 15
 #define POLL_MS 20
 
+/* Some servers down while others stood in: still an outage to report. */
+static void note_down(pds_cache_t *c, apr_pool_t *p, pds_cache_trace_t *trace)
+{
+    const char *down = c->down ? c->down(c, p) : NULL;
+    if (down)
+        trace->outage_why = apr_psprintf(p, "%s server %s down; the others stand in", c->name,
+                                         down);
+}
+
 apr_status_t pds_cache_fetch(pds_cache_t *c, apr_pool_t *p, const char *key, int wait_ms,
                              pds_cache_fill_fn fill, void *baton, const char **val,
                              pds_cache_trace_t *trace)
@@ -271,9 +280,7 @@ apr_status_t pds_cache_fetch(pds_cache_t *c, apr_pool_t *p, const char *key, int
         rv = c->get(c, p, key, val);
         if (rv == APR_SUCCESS) {
             trace->hit = 1;
-            if (c->down && (trace->outage_why = c->down(c, p)))
-                trace->outage_why = apr_psprintf(p, "%s server %s down; the others stand in",
-                                                 c->name, trace->outage_why);
+            note_down(c, p, trace);
             return APR_SUCCESS;
         }
         if (rv != APR_NOTFOUND) break;                       /* outage */
@@ -287,9 +294,7 @@ apr_status_t pds_cache_fetch(pds_cache_t *c, apr_pool_t *p, const char *key, int
         trace->outage = 1;
         trace->outage_why = apr_psprintf(p, "%s cache unavailable (%d)", c->name, rv);
     }
-    else if (c->down && (trace->outage_why = c->down(c, p)))
-        trace->outage_why = apr_psprintf(p, "%s server %s down; the others stand in", c->name,
-                                         trace->outage_why);
+    else note_down(c, p, trace);
     if (locked) {
         /* Someone may have filled it between our get and add. */
         if (c->get(c, p, key, val) == APR_SUCCESS) {
