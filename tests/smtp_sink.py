@@ -2,7 +2,6 @@
 It speaks just enough of RFC 5321 for libcurl: EHLO/HELO, MAIL, RCPT, DATA,
 RSET, NOOP, QUIT."""
 
-import socket
 import socketserver
 import threading
 

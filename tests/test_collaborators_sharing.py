@@ -3,12 +3,10 @@ durable job worker: status, invitations, failures and retries, bulk sharing,
 removal, producer-to-producer notices (in-app and mail), team mounting, a
 child killed mid-job, and two nodes on one database."""
 
-import concurrent.futures
 import subprocess
 import time
 
 import pytest
-import requests
 
 from pdshare_dropbox import child_pids, connect
 from pdshare_harness import DB_KIND, REPO, kill_child

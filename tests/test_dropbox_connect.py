@@ -3,12 +3,11 @@ PKCE, the folder structure for personal and team accounts, status, and
 disconnection; and no token ever stored or logged in clear."""
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-import requests
 
-from pdshare_dropbox import connect
+from pdshare_dropbox import connect, start_connect
 
 
 def folder_paths(standin, account_id, **ns):
@@ -95,11 +94,8 @@ def test_denied_authorization_returns_to_the_owner_with_the_reason(dropbox_httpd
 def test_state_is_bound_to_the_producer_and_made_up_states_are_refused(dropbox_httpd, standin):
     # Single use is test_state_replayed_is_refused's.
     acct = standin.account("alice@example.com", "Alice Producer")
-    standin.ctl("POST", "next_account", {"account_id": acct["account_id"]})
     h = dropbox_httpd()
-    r = h.api("alice").get("/dropbox/connect", allow_redirects=False)
-    r = requests.get(r.headers["Location"], allow_redirects=False, timeout=30)
-    callback = r.headers["Location"]
+    _, _, callback = start_connect(h, "alice", standin, acct["account_id"])
     query = urlsplit(callback).query
     # Bob cannot finish Alice's authorization.
     r = h.api("bob").get("/dropbox/callback?" + query, allow_redirects=False)
@@ -121,11 +117,9 @@ def test_state_is_bound_to_the_producer_and_made_up_states_are_refused(dropbox_h
 
 def test_state_replayed_is_refused(dropbox_httpd, standin):
     acct = standin.account("alice@example.com", "Alice Producer")
-    standin.ctl("POST", "next_account", {"account_id": acct["account_id"]})
     h = dropbox_httpd()
     alice = h.api("alice")
-    r = alice.get("/dropbox/connect", allow_redirects=False)
-    callback = requests.get(r.headers["Location"], allow_redirects=False, timeout=30).headers["Location"]
+    _, _, callback = start_connect(h, "alice", standin, acct["account_id"])
     path = "/dropbox/callback?" + urlsplit(callback).query
     assert alice.get(path, allow_redirects=False).status_code == 302
     r = alice.get(path, allow_redirects=False)

@@ -4,7 +4,6 @@ token that expires is refreshed unseen; a revoked connection turns downloads
 to 503 while the page still renders."""
 
 import concurrent.futures
-import re
 
 import pytest
 import requests

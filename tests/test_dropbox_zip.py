@@ -8,7 +8,6 @@ import tempfile
 import threading
 import zipfile
 
-import pytest
 import requests
 
 from pdshare_dropbox import child_pids, connect, rss_kib

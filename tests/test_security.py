@@ -179,11 +179,9 @@ def test_another_producers_objects_are_404(server, api, method, path, body):
 
 def test_oauth_state_expires(dropbox_httpd, standin):
     acct = standin.account("alice@example.com", "Alice")
-    standin.ctl("POST", "next_account", {"account_id": acct["account_id"]})
     h = dropbox_httpd()
     alice = h.api("alice")
-    r = alice.get("/dropbox/connect", allow_redirects=False)
-    callback = requests.get(r.headers["Location"], allow_redirects=False, timeout=30).headers["Location"]
+    _, _, callback = start_connect(h, "alice", standin, acct["account_id"])
     with h.db() as conn:
         conn.execute("UPDATE pds_oauth_states SET created_at = created_at - 601")
         conn.commit()

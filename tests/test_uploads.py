@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 from pdshare_dropbox import child_pids, connect, rss_kib
 from pdshare_harness import kill_child
