@@ -19,6 +19,32 @@ static json_t *field(json_t *obj, const char *name, pds_presence_e *pr)
     return v;
 }
 
+pds_err_t *pds_fields_known(apr_pool_t *p, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(obj)) return NULL;
+    json_object_foreach(obj, key, v) {
+        const char *const *a;
+        for (a = allowed; *a && strcmp(*a, key); a++) ;
+        if (!*a) {
+            /* The key is UTF-8 (jansson checked it); cut it for the message. */
+            char shown[65];
+            apr_size_t n = strlen(key);
+            if (n > 64) {
+                n = 64;
+                while (n && ((unsigned char)key[n] & 0xc0) == 0x80) n--;
+            }
+            memcpy(shown, key, n);
+            shown[n] = 0;
+            if (!pds_valid_text(shown, 64)) apr_cpystrn(shown, "(unprintable)", sizeof(shown));
+            return pds_err(p, 400, "unknown_field", "%s: not a field this route knows", shown);
+        }
+    }
+    (void)v;
+    return NULL;
+}
+
 int pds_valid_text(const char *s, apr_size_t maxchars)
 {
     apr_size_t chars = 0;

@@ -30,6 +30,10 @@ pds_err_t *pds_field_bool(apr_pool_t *p, json_t *obj, const char *name, int *out
 /* One of a NULL-terminated list of values. */
 pds_err_t *pds_field_enum(apr_pool_t *p, json_t *obj, const char *name,
                           const char *const *values, const char **out, pds_presence_e *pr);
+/* Every key of obj is one of the NULL-terminated `allowed` names; else a 400
+ * unknown_field error naming the first stranger (a producer who sends a field we
+ * do not know must not believe it took effect). obj NULL or not an object: OK. */
+pds_err_t *pds_fields_known(apr_pool_t *p, json_t *obj, const char *const *allowed);
 /* A Dropbox path: "/" then segments; no "." or ".." segment, no control
  * characters, no backslash, at most 1024 bytes. */
 int pds_valid_dropbox_path(const char *path);
