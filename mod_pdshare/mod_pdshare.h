@@ -112,6 +112,11 @@ typedef enum {
     PDSHARE_INC_COUNT
 } pdshare_incident_t;
 void pdshare_incident_init(apr_pool_t *pconf, server_rec *s);
+/* Things logged once per server (all children), e.g. a configuration
+ * problem seen at run time. */
+typedef enum { PDSHARE_ONCE_DBD_HOOKS = 0, PDSHARE_ONCE_COUNT } pdshare_once_t;
+/* True for the first caller on this server, false after. */
+int pdshare_once(pdshare_once_t which);
 /* A failure of `kind`: the first of an incident is logged at `level` with
  * the detail; the rest at info, with a reminder at `level` now and then.
  * r may be NULL (the job worker). */
@@ -130,6 +135,10 @@ int pdshare_incident_may_connect(pdshare_incident_t kind);
 void pdshare_incident_connected(pdshare_incident_t kind, int ok);
 
 apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd);
+/* A connection from mod_dbd made ready for the module: when mod_dbd did not
+ * run its post_connect hooks on it (a failed DBDInitSQL stops them), the
+ * setup and statements are done now, and that is logged once. 0 on success. */
+int pdshare_dbd_ready(server_rec *s, ap_dbd_t *dbd);
 int pdshare_dbd_available(void);
 
 #endif

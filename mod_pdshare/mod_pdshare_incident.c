@@ -43,6 +43,9 @@ static const struct {
 };
 
 static incident_slot *slots;
+/* Things worth saying once per server, not once per child (PDSHARE_ONCE_*),
+ * in the same shared memory, after the slots. */
+static volatile apr_uint32_t *once_flags;
 
 static apr_uint32_t now_sec(void)
 {
@@ -53,13 +56,15 @@ void pdshare_incident_init(apr_pool_t *pconf, server_rec *s)
 {
     apr_shm_t *shm = NULL;
     apr_status_t rv;
-    apr_size_t size = sizeof(incident_slot) * PDSHARE_INC_COUNT;
+    apr_size_t size = sizeof(incident_slot) * PDSHARE_INC_COUNT
+                      + sizeof(apr_uint32_t) * PDSHARE_ONCE_COUNT;
 
     rv = apr_atomic_init(pconf);
     if (rv == APR_SUCCESS) rv = apr_shm_create(&shm, size, NULL, pconf);
     if (rv == APR_SUCCESS) {
         slots = apr_shm_baseaddr_get(shm);
         memset(slots, 0, size);
+        once_flags = (volatile apr_uint32_t *)(slots + PDSHARE_INC_COUNT);
         return;
     }
     /* Without anonymous shared memory each child keeps its own state: one
@@ -67,6 +72,13 @@ void pdshare_incident_init(apr_pool_t *pconf, server_rec *s)
     ap_log_error(APLOG_MARK, APLOG_NOTICE, rv, s, "PDS00076: no anonymous shared memory for "
                  "the incident log; outages are logged once per child, not once per server");
     slots = apr_pcalloc(pconf, size);
+    once_flags = (volatile apr_uint32_t *)(slots + PDSHARE_INC_COUNT);
+}
+
+int pdshare_once(pdshare_once_t which)
+{
+    if (!once_flags || which < 0 || which >= PDSHARE_ONCE_COUNT) return 1;
+    return apr_atomic_cas32(&once_flags[which], 1, 0) == 0;
 }
 
 static void vfail(request_rec *r, server_rec *s, pdshare_incident_t kind, apr_time_t started,

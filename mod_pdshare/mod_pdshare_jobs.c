@@ -62,6 +62,10 @@ static int work_once(worker_t *w, apr_pool_t *p)
                                     "the job worker has no database connection from mod_dbd");
         return 0;
     }
+    if (pdshare_dbd_ready(w->s, dbd)) {
+        dbd_close(w->s, dbd);
+        return 0;
+    }
     memset(&ctx, 0, sizeof(ctx));
     memset(&db, 0, sizeof(db));
     memset(&env, 0, sizeof(env));

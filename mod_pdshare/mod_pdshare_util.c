@@ -80,6 +80,7 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
                               "server's User");
         return NULL;
     }
+    if (pdshare_dbd_ready(r->server, dbd)) return NULL;
     ctx->pool = r->pool;
     ctx->db = apr_pcalloc(r->pool, sizeof(*ctx->db));
     ctx->db->pool = r->pool;
@@ -101,30 +102,63 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
     return ctx;
 }
 
-/* mod_dbd's post_connect hook, for every new connection: sqlite3 session
- * settings, the schema brought to the current version, and our statements
- * prepared on the connection (in its pool, so they live as long as it).
- * Preparing here rather than with ap_dbd_prepare() is deliberate: mod_dbd
- * prepares its statements before any hook runs, and sqlite3 refuses to
- * prepare a statement on a table that does not exist yet. */
-apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+/* Our statements are prepared on a connection when its hash holds this
+ * label (no SQL statement has it). */
+#define PDSHARE_READY_LABEL "pdshare:ready"
+
+/* Session settings, the schema brought to the current version, and our
+ * statements prepared on the connection (in its pool, so they live as long
+ * as it). 0 when all of it was done. */
+static int dbd_setup(server_rec *s, const char *name, ap_dbd_t *dbd, apr_pool_t *pool)
 {
     const char *err = NULL;
     if (pds_db_setup(pool, dbd->driver, dbd->handle, 0, &err) != APR_SUCCESS) {
-        pdshare_incident_fail(NULL, cfg->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+        pdshare_incident_fail(NULL, s, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00011: cannot bring the database schema to version %d (%s): "
-                              "%s", PDS_SCHEMA_VERSION, cfg->name, err ? err : "unknown error");
-        return APR_SUCCESS;
+                              "%s", PDS_SCHEMA_VERSION, name, err ? err : "unknown error");
+        return -1;
     }
     if (!dbd->prepared) dbd->prepared = apr_hash_make(pool);
     if (pds_db_prepare_all(pool, dbd->driver, dbd->handle, dbd->prepared, &err) != APR_SUCCESS) {
         /* A server going down as the connection was made: the first
          * statement that fails on it prepares them again (pds_db.c). */
-        pdshare_incident_fail(NULL, cfg->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+        pdshare_incident_fail(NULL, s, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00012: cannot prepare the module's statements (%s): %s",
-                              cfg->name, err ? err : "unknown error");
+                              name, err ? err : "unknown error");
+        return -1;
     }
+    apr_hash_set(dbd->prepared, PDSHARE_READY_LABEL, APR_HASH_KEY_STRING, dbd);
+    return 0;
+}
+
+/* mod_dbd's post_connect hook, for every new connection. Preparing here
+ * rather than with ap_dbd_prepare() is deliberate: mod_dbd prepares its
+ * statements before any hook runs, and sqlite3 refuses to prepare a
+ * statement on a table that does not exist yet. */
+apr_status_t pdshare_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+{
+    dbd_setup(cfg->server, cfg->name, dbd, pool);
     return APR_SUCCESS;
+}
+
+/* mod_dbd runs DBDInitSQL before the post_connect hooks and skips the hooks
+ * when an init statement fails, and apr_dbd_query counts a statement that
+ * returns a row (a PRAGMA that answers its value, a SELECT) as failed. Such
+ * a connection is still handed out: it is set up here, on its first use by
+ * this module. A connection is used by one thread at a time. */
+int pdshare_dbd_ready(server_rec *s, ap_dbd_t *dbd)
+{
+    if (dbd->prepared && apr_hash_get(dbd->prepared, PDSHARE_READY_LABEL, APR_HASH_KEY_STRING))
+        return 0;
+    if (pdshare_once(PDSHARE_ONCE_DBD_HOOKS))
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PDS00150: mod_dbd handed out a "
+                     "connection on which it did not run the post-connect hooks; a DBDInitSQL "
+                     "statement probably failed (mod_dbd counts a statement that returns rows, "
+                     "such as \"PRAGMA busy_timeout=5000\" or a SELECT, as failed). mod_pdshare "
+                     "sets up such connections itself on first use; remove or fix that "
+                     "DBDInitSQL (mod_pdshare sets the SQLite pragmas it needs on its own). "
+                     "Logged once.");
+    return dbd_setup(s, "connection set up on first use", dbd, dbd->pool);
 }
 
 int pdshare_write_json(request_rec *r, int status, json_t *body)
