@@ -11,6 +11,7 @@ import pytest
 
 from pdshare_dropbox import connect
 from smtp_sink import SMTPSink
+from test_browser import browser_env, run_browser  # noqa: F401 (a fixture)
 from test_collaborators_sharing import LEASE, producer_with_track, wait_for, wait_job
 
 BIDI = "\u202e"
@@ -238,3 +239,22 @@ def test_hostile_text_is_plain_data_in_api_notice_and_mail(dropbox_httpd, standi
         assert "Nothing has been added to your Dropbox" in body
     finally:
         smtp.stop()
+
+
+def test_owner_page_shows_invitations_as_text_and_accepts(dropbox_httpd, standin, browser_env, tmp_path):
+    """bob's collaborators page lists alice's invitation: her hostile display
+    name and title appear as text (no element, no script), the page is
+    axe-clean, and its Accept button accepts (the mount follows)."""
+    h = dropbox_httpd(extra=[f"PDShareJobLease {LEASE}"])
+    bob_connected(h, standin)
+    name = '<script>window.__pwned=1</script>Dropbox Support'
+    title = f'<img src=x onerror="window.__pwned=1"> {BIDI}3pm.exe https://phish.example'
+    h.api("alice").set_profile(display_name=name)
+    alice_shares_with_bob(h, standin, title=title)
+    run_browser(browser_env, "invitations", {
+        "base": h.base_url, "standin": standin.url,
+        "invitations": {"user": "bob", "from": "alice", "display_name": name, "track_title": title},
+    }, tmp_path)
+    inv = invitations_of(h, "bob")[0]
+    assert inv["status"] == "accepted"
+    wait_for(lambda: invitations_of(h, "bob")[0]["mount_status"] == "mounted", what="the mount")
