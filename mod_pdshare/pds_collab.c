@@ -816,6 +816,12 @@ void pds_job_run(pds_runner_t *run, pds_job_t *job)
              && EXEC(a.ctx->db, "pds_file_export_state", NULL, "failed",
                      jstr(job->payload, "file_id")))
         say(&a, 2, "recording a failed export: %s", a.ctx->db->last_error);
+    else if (!strcmp(job->state, "failed") && !strcmp(job->kind, PDS_JOB_MOUNT)
+             && jstr(job->payload, "invitation_id")
+             && EXEC(a.ctx->db, "pds_invitation_mount_state", NULL, "failed", a.error,
+                     pds_db_i64(a.ctx->pool, a.ctx->now), jstr(job->payload, "invitation_id"),
+                     job->owner))
+        say(&a, 2, "recording a failed mount: %s", a.ctx->db->last_error);
     else if (a.error)
         say(&a, !strcmp(job->state, "failed") ? 2 : 1, "%s (%s)", a.error,
             !strcmp(job->state, "failed") ? "failed" : "will try again");

@@ -150,6 +150,19 @@ def test_a_personal_account_is_not_mounted(h, standin):
     assert bob["account_id"] not in mounted_accounts(standin)
 
 
+@pytest.mark.log_allow(r"PDS00050: job .*mount_folder")
+def test_a_mount_dropbox_refuses_fails_with_its_reason(h, standin):
+    bob = bob_connected(h, standin)
+    standin.ctl("POST", f"accounts/{bob['account_id']}/mount_mode", {"mode": "not_mountable"})
+    api, t, c = alice_shares_with_bob(h, standin)
+    inv = invitations_of(h, "bob")[0]
+    assert answer(h, "bob", inv["id"], "accept").status_code == 200
+    done = wait_for(lambda: (lambda i: i if i["mount_status"] == "failed" else None)(
+        invitations_of(h, "bob")[0]), what="the failed mount")
+    assert "mount_folder" in done["mount_error"] and done["status"] == "accepted"
+    assert bob["account_id"] not in mounted_accounts(standin)
+
+
 def test_nobody_else_can_see_or_answer_an_invitation(h, standin):
     bob_connected(h, standin)
     api, t, c = alice_shares_with_bob(h, standin)
