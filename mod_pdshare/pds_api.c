@@ -9,6 +9,7 @@
 #include "pds_page.h"
 #include "pds_connect.h"
 #include "pds_collab.h"
+#include "pds_invite.h"
 #include "pds_db_args.h"
 
 static const char *const sharing_statuses[] = { "private", "wip", "released", NULL };
@@ -1045,6 +1046,15 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     else if (n == 1 && !strcmp(seg[0], "notifications")) {
         ALLOW("GET");
         *err = notification_list(ctx, res);
+    }
+    else if (n == 1 && !strcmp(seg[0], "invitations")) {
+        ALLOW("GET");
+        *err = pds_invitation_list(ctx, res);
+    }
+    else if (n == 3 && !strcmp(seg[0], "invitations")
+             && (!strcmp(seg[2], "accept") || !strcmp(seg[2], "decline"))) {
+        ALLOW("POST");
+        *err = pds_invitation_answer(ctx, seg[1], !strcmp(seg[2], "accept"), body, res);
     }
     else if (n == 1 && !strcmp(seg[0], "dropbox")) {
         ALLOW("GET, DELETE");

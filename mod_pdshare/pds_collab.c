@@ -10,6 +10,7 @@
 #include "pds_page.h"
 #include "pds_export.h"
 #include "pds_db_args.h"
+#include "pds_invite.h"
 
 /* Collaborator rows (pds_collab_list): id, track_id, name, email, avatar_url, role, username. */
 enum { CO_ID, CO_TRACK, CO_NAME, CO_EMAIL, CO_AVATAR, CO_ROLE, CO_USER };
@@ -274,11 +275,30 @@ pds_err_t *pds_collab_bulk(pds_ctx_t *ctx, json_t *body, json_t **out)
     return NULL;
 }
 
+/* A removed collaborator's invitations go, answered or not, with the notices
+ * that announced them; a mount job still queued then finds nothing to do. */
+static pds_err_t *withdraw_invitations(pds_ctx_t *ctx, const char *track_id, const char *cid)
+{
+    pds_rows_t *rs;
+    int i;
+    if (SELECT(ctx->db, "pds_invitation_withdraw_list", &rs, track_id, cid, ctx->user))
+        return pds_db_failed(ctx);
+    for (i = 0; i < rs->rows->nelts; i++)
+        if (EXEC(ctx->db, "pds_notification_drop", NULL, PDS_ROW(rs, i)[1],
+                 apr_pstrcat(ctx->pool, "invitation:", PDS_ROW(rs, i)[0], NULL)))
+            return pds_db_failed(ctx);
+    if (EXEC(ctx->db, "pds_invitation_withdraw", NULL, track_id, cid, ctx->user))
+        return pds_db_failed(ctx);
+    return NULL;
+}
+
 pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *collaborator_id)
 {
     pds_rows_t *shares, *tsr;
     const char *job_id, *email = NULL;
     int i;
+    pds_err_t *e;
+    if ((e = withdraw_invitations(ctx, track_id, collaborator_id))) return e;
     if (SELECT(ctx->db, "pds_collab_share_list", &shares, track_id, ctx->user)
         || SELECT(ctx->db, "pds_track_share_get", &tsr, track_id, ctx->user))
         return pds_db_failed(ctx);
@@ -488,32 +508,45 @@ static void set_collab(attempt_t *a, const char *cid, const char *email, const c
         say(a, 2, "recording %s for a collaborator: %s", status, a->ctx->db->last_error);
 }
 
-/* A collaborator who is a producer here: an in-app notice (once), mail when
- * configured, and the folder mounted on a connected team account. */
-static void tell_producer(attempt_t *a, const char **c, const char **track, const char *folder,
-                          const char *sfid)
+/* A collaborator who is a producer here is invited, not acted for: an
+ * invitation they answer in the app, a notice (once) and mail when
+ * configured. Nothing touches their Dropbox here; an acceptance queues the
+ * mount (run_mount). The notice and the mail are the module's sentences with
+ * the sender's username and the track's title as data; the mail holds no
+ * link, and its header nothing the sender wrote. */
+static void offer_invitation(attempt_t *a, const char **c, const char **track, const char *folder,
+                             const char *sfid)
 {
     pds_ctx_t *ctx = a->ctx;
-    const char *owner_name, *msg, *dedupe;
+    const char *owner_name = NULL, *inv_id, *dedupe, *now = pds_db_i64(ctx->pool, pds_now());
     json_t *profile = NULL, *data;
+    pds_rows_t *key;
     char *text;
     int n = 0;
-    pds_dbx_session_t *them;
-    pds_dbx_res_t res;
 
-    if (pds_profile_get(ctx, a->job->owner, &profile)) return;
-    pds_json_pool(ctx->pool, profile);
-    owner_name = jstr(profile, "display_name");
-    msg = apr_psprintf(ctx->pool, "%s shared \"%s\" with you", owner_name, track[TR_TITLE]);
-    data = pds_json_pool(ctx->pool, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "track_id", track[TR_ID],
-                         "track_title", track[TR_TITLE], "from", a->job->owner,
-                         "from_name", owner_name, "folder_path", folder,
-                         "web_url", web_link(ctx->pool, folder)));
+    if (!strcmp(c[CO_USER], a->job->owner)) return;          /* oneself: nothing to ask */
+    if (EXEC(ctx->db, "pds_invitation_offer", NULL, pds_new_id(ctx->pool, "i"), a->job->owner,
+             c[CO_USER], track[TR_ID], c[CO_ID], folder, sfid, now, now)
+        || SELECT(ctx->db, "pds_invitation_key", &key, track[TR_ID], c[CO_ID], c[CO_USER],
+                  a->job->owner) || !key->rows->nelts) {
+        say(a, 2, "recording an invitation: %s", ctx->db->last_error);
+        return;
+    }
+    if (strcmp(PDS_ROW(key, 0)[1], "pending")) return;         /* answered already */
+    inv_id = PDS_ROW(key, 0)[0];
+    if (!pds_profile_get(ctx, a->job->owner, &profile)) {
+        pds_json_pool(ctx->pool, profile);
+        owner_name = jstr(profile, "display_name");
+    }
+    data = pds_json_pool(ctx->pool, json_pack("{s:s,s:s,s:o,s:s}", "invitation_id", inv_id,
+                         "from_username", a->job->owner,
+                         "from_display_name", owner_name ? json_string(owner_name) : json_null(),
+                         "track_title", track[TR_TITLE]));
     text = json_dumps(data, JSON_COMPACT);
-    dedupe = apr_pstrcat(ctx->pool, "track_shared:", track[TR_ID], ":", c[CO_ID], NULL);
+    dedupe = apr_pstrcat(ctx->pool, "invitation:", inv_id, NULL);
     if (!text || EXEC(ctx->db, "pds_notification_add", &n, pds_new_id(ctx->pool, "n"), c[CO_USER],
-                      "track_shared", msg, apr_pstrdup(ctx->pool, text),
-                      pds_db_i64(ctx->pool, pds_now()), dedupe)) {
+                      "invitation", "A producer invited you to collaborate on a track.",
+                      apr_pstrdup(ctx->pool, text), now, dedupe)) {
         free(text);
         say(a, 2, "recording a notification: %s", ctx->db->last_error);
         return;
@@ -523,23 +556,72 @@ static void tell_producer(attempt_t *a, const char **c, const char **track, cons
     if (n == 1 && a->run->smtp_url && c[CO_EMAIL]) {
         const char *why = NULL;
         const char *body = apr_psprintf(ctx->pool,
-            "Hello %s,\n\n%s.\n\nTrack: %s\nShared folder in Dropbox: %s\nOpen it: %s\n\n"
-            "Dropbox has sent you an invitation to the folder.\n",
-            c[CO_NAME], msg, track[TR_TITLE], folder, web_link(ctx->pool, folder));
-        if (pds_mail_send(ctx->pool, a->run->smtp_url, a->run->mail_from, c[CO_EMAIL], msg, body,
+            "Hello,\n\nA producer on PD Share invited you to collaborate on a track.\n\n"
+            "From (username): %s\nDisplay name they chose: %s\nTrack title: %s\n\n"
+            "Nothing has been added to your Dropbox. To accept or decline, sign in to\n"
+            "PD Share and open your invitations. If you do not know this producer,\n"
+            "decline the invitation.\n",
+            pds_invite_plain(ctx->pool, a->job->owner),
+            owner_name ? pds_invite_plain(ctx->pool, owner_name) : "(none)",
+            pds_invite_plain(ctx->pool, track[TR_TITLE]));
+        if (pds_mail_send(ctx->pool, a->run->smtp_url, a->run->mail_from, c[CO_EMAIL],
+                          "You have an invitation on PD Share", body,
                           a->run->env->dbx->total_timeout, &why) != APR_SUCCESS)
             say(a, 1, "mail to a collaborator was not sent: %s", why);
     }
-    /* A connected team account gets the folder mounted. */
-    if (pds_dbx_session(a->run->env, c[CO_USER], &them) || strcmp(them->account_type, "team"))
+}
+
+/* The invitee accepted: with their own Dropbox session, a team account gets
+ * the folder mounted. The job's owner is the invitee, so nothing here can
+ * act for anyone else. A withdrawn invitation (collaborator removed, track
+ * deleted) is not found, and nothing is done. */
+static void set_mount(attempt_t *a, const char *inv_id, const char *state, const char *error)
+{
+    if (EXEC(a->ctx->db, "pds_invitation_mount_state", NULL, state, error,
+             pds_db_i64(a->ctx->pool, pds_now()), inv_id, a->job->owner))
+        say(a, 2, "recording the mount: %s", a->ctx->db->last_error);
+}
+
+static void run_mount(attempt_t *a)
+{
+    pds_ctx_t *ctx = a->ctx;
+    const char *inv_id = jstr(a->job->payload, "invitation_id"), **inv;
+    pds_rows_t *rs, *acct;
+    pds_dbx_res_t res;
+
+    ctx->user = a->job->owner;
+    if (!inv_id) {
+        a->error = "the job has no invitation";
         return;
-    if (pds_dbx_session_rpc(a->run->env, them, "sharing/mount_folder", pds_json_pool(ctx->pool,
-                            json_pack("{s:s}", "shared_folder_id", sfid)), &res) == APR_SUCCESS)
+    }
+    if (SELECT(ctx->db, "pds_invitation_get", &rs, inv_id, a->job->owner)) {
+        db_trouble(a);
         return;
-    if (res.status == 409 && res.tag && (!strcmp(res.tag, "already_mounted")
-                                         || !strcmp(res.tag, "must_automount")))
-        return;                  /* there already, or Dropbox mounts it itself */
-    say(a, 1, "mounting the folder for %s: %s", c[CO_USER], res.why ? res.why : "failed");
+    }
+    if (!rs->rows->nelts || strcmp((inv = PDS_ROW(rs, 0))[IV_STATUS], "accepted")) return;
+    if (SELECT(ctx->db, "pds_account_get", &acct, a->job->owner)) {
+        db_trouble(a);
+        return;
+    }
+    /* Mounting is for team accounts; otherwise Dropbox's own invitation to
+     * their address is how the folder reaches them. */
+    if (!acct->rows->nelts || strcmp(PDS_ROW(acct, 0)[4], "team") || !inv[IV_SFID]) {
+        set_mount(a, inv_id, "not_needed", NULL);
+        return;
+    }
+    if (!open_session(a)) {
+        set_mount(a, inv_id, "pending", a->error);
+        return;
+    }
+    if (rpc(a, "sharing/mount_folder", pds_json_pool(ctx->pool,
+            json_pack("{s:s}", "shared_folder_id", inv[IV_SFID])), &res)
+        || (res.status == 409 && res.tag && (!strcmp(res.tag, "already_mounted")
+                                             || !strcmp(res.tag, "must_automount")))) {
+        set_mount(a, inv_id, "mounted", NULL);     /* there now, or Dropbox mounts it itself */
+        return;
+    }
+    dropbox_failed(a, "mount_folder", &res);
+    set_mount(a, inv_id, a->retry_in ? "pending" : "failed", a->error);
 }
 
 static void run_share(attempt_t *a)
@@ -631,7 +713,7 @@ static void run_share(attempt_t *a)
             }
         }
         set_collab(a, c[CO_ID], c[CO_EMAIL], "shared", NULL);
-        if (c[CO_USER]) tell_producer(a, c, track, folder, sfid);
+        if (c[CO_USER]) offer_invitation(a, c, track, folder, sfid);
     }
     if (pending && !a->retry_in) a->retry_in = 30;
     if (pending && !a->error) a->error = "some invitations must be tried again";
@@ -708,6 +790,7 @@ void pds_job_run(pds_runner_t *run, pds_job_t *job)
     a.ctx = run->env->ctx;
     if (!strcmp(job->kind, PDS_JOB_SHARE)) run_share(&a);
     else if (!strcmp(job->kind, PDS_JOB_REMOVE)) run_remove(&a);
+    else if (!strcmp(job->kind, PDS_JOB_MOUNT)) run_mount(&a);
     else if (!strcmp(job->kind, PDS_JOB_EXPORT) && run->export_policy)
         pds_export_run(run, job, run->export_policy, &a.error, &a.retry_in, &a.stop);
     else a.error = apr_psprintf(a.ctx->pool, "unknown job kind %s", job->kind);
@@ -733,6 +816,12 @@ void pds_job_run(pds_runner_t *run, pds_job_t *job)
              && EXEC(a.ctx->db, "pds_file_export_state", NULL, "failed",
                      jstr(job->payload, "file_id")))
         say(&a, 2, "recording a failed export: %s", a.ctx->db->last_error);
+    else if (!strcmp(job->state, "failed") && !strcmp(job->kind, PDS_JOB_MOUNT)
+             && jstr(job->payload, "invitation_id")
+             && EXEC(a.ctx->db, "pds_invitation_mount_state", NULL, "failed", a.error,
+                     pds_db_i64(a.ctx->pool, a.ctx->now), jstr(job->payload, "invitation_id"),
+                     job->owner))
+        say(&a, 2, "recording a failed mount: %s", a.ctx->db->last_error);
     else if (a.error)
         say(&a, !strcmp(job->state, "failed") ? 2 : 1, "%s (%s)", a.error,
             !strcmp(job->state, "failed") ? "failed" : "will try again");

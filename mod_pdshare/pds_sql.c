@@ -102,14 +102,41 @@ static const char *const migration_v5[] = {
     NULL
 };
 
+/* v6: invitations. A producer named as a collaborator is asked in the app;
+ * nothing is done in their Dropbox until they accept (issue 11). Notices
+ * written before carried a sentence built from the sender's own text: it
+ * becomes the module's fixed sentence (the structured data stays). */
+static const char *const migration_v6[] = {
+    "CREATE TABLE IF NOT EXISTS pds_invitations ("
+    " id TEXT PRIMARY KEY, owner TEXT NOT NULL, username TEXT NOT NULL,"
+    " track_id TEXT NOT NULL, collaborator_id TEXT NOT NULL, folder_path TEXT,"
+    " shared_folder_id TEXT, status TEXT NOT NULL, mount_state TEXT, mount_error TEXT,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pds_invitations_collab"
+    " ON pds_invitations (track_id, collaborator_id, username)",
+    "CREATE INDEX IF NOT EXISTS pds_invitations_user ON pds_invitations (username, created_at)",
+    "UPDATE pds_notifications SET message = 'A producer shared a track with you.'"
+    " WHERE kind = 'track_shared'",
+    NULL
+};
+
 const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3,
-                                              migration_v4, migration_v5 };
+                                              migration_v4, migration_v5, migration_v6 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
     " t.group_id, t.version, t.sharing_status, t.created_at, t.updated_at"
 #define SHARE_COLS "id, owner, token, title, bucket, perm_bounces, perm_stems, perm_projects," \
     " files_restricted, expires_at, revoked_at, created_at"
+
+/* An invitation as its invitee sees it: the sender's username and display
+ * name, the track's title, what was shared, the answer and the mount. */
+#define INVITATION_COLS "i.id, i.owner, p.display_name, t.title, i.folder_path, i.status," \
+    " i.mount_state, i.mount_error, i.created_at, i.updated_at, i.shared_folder_id, i.track_id"
+#define INVITATION_FROM "pds_invitations i" \
+    " JOIN pds_tracks t ON t.id = i.track_id AND t.owner = i.owner" \
+    " JOIN pds_collaborators c ON c.id = i.collaborator_id AND c.owner = i.owner" \
+    " AND c.username = i.username LEFT JOIN pds_producers p ON p.username = i.owner"
 
 /* The share's track slots, each resolved to the latest version of its group
  * (highest version, then newest) when the slot's track belongs to one. */
@@ -340,5 +367,36 @@ const pds_stmt_def_t pds_statements[] = {
     { "pds_notification_add",
       "INSERT INTO pds_notifications (id, username, kind, message, data, created_at, dedupe)"
       " VALUES (%s, %s, %s, %s, %s, %lld, %s) ON CONFLICT (username, dedupe) DO NOTHING" },
+    { "pds_notification_drop",
+      "DELETE FROM pds_notifications WHERE username = %s AND dedupe = %s" },
+
+    /* Invitations. One lives while its collaborator record still names the
+     * producer and its track exists (the joins); a new share of the track
+     * updates what was shared but never the producer's answer. */
+    { "pds_invitation_offer",
+      "INSERT INTO pds_invitations (id, owner, username, track_id, collaborator_id,"
+      " folder_path, shared_folder_id, status, created_at, updated_at)"
+      " VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %lld, %lld)"
+      " ON CONFLICT (track_id, collaborator_id, username) DO UPDATE SET"
+      " folder_path = excluded.folder_path, shared_folder_id = excluded.shared_folder_id" },
+    { "pds_invitation_key",
+      "SELECT id, status FROM pds_invitations WHERE track_id = %s AND collaborator_id = %s"
+      " AND username = %s AND owner = %s" },
+    { "pds_invitation_list",
+      "SELECT " INVITATION_COLS " FROM " INVITATION_FROM " WHERE i.username = %s"
+      " ORDER BY i.created_at DESC, i.id" },
+    { "pds_invitation_get",
+      "SELECT " INVITATION_COLS " FROM " INVITATION_FROM " WHERE i.id = %s AND i.username = %s" },
+    { "pds_invitation_answer",
+      "UPDATE pds_invitations SET status = %s, mount_state = %s, updated_at = %lld"
+      " WHERE id = %s AND username = %s AND status = 'pending'" },
+    { "pds_invitation_mount_state",
+      "UPDATE pds_invitations SET mount_state = %s, mount_error = %s, updated_at = %lld"
+      " WHERE id = %s AND username = %s" },
+    { "pds_invitation_withdraw_list",
+      "SELECT id, username FROM pds_invitations WHERE track_id = %s AND collaborator_id = %s"
+      " AND owner = %s" },
+    { "pds_invitation_withdraw",
+      "DELETE FROM pds_invitations WHERE track_id = %s AND collaborator_id = %s AND owner = %s" },
     { NULL, NULL }
 };

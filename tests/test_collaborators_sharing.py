@@ -1,7 +1,8 @@
 """Sharing tracks with collaborators through shared Dropbox folders, on the
 durable job worker: status, invitations, failures and retries, bulk sharing,
-removal, producer-to-producer notices (in-app and mail), team mounting, a
-child killed mid-job, and two nodes on one database."""
+removal, producer-to-producer invitations (in-app and mail) and the team
+mount that follows an acceptance, a child killed mid-job, and two nodes on one
+database."""
 
 import subprocess
 import time
@@ -155,7 +156,9 @@ def test_removing_a_collaborator_removes_their_access(h, standin):
     assert standin.calls().get("sharing/remove_folder_member") == 1
 
 
-def test_producer_collaborator_gets_notice_mail_and_team_mount(dropbox_httpd, standin):
+def test_producer_collaborator_gets_invitation_mail_and_mount_on_accept(dropbox_httpd, standin):
+    """Issue 11: a producer named as a collaborator is asked first; the team
+    mount follows their acceptance (it used to happen with the share)."""
     smtp = SMTPSink()
     try:
         h = dropbox_httpd(extra=[f"PDShareJobLease {LEASE}", f"PDShareSMTP smtp://127.0.0.1:{smtp.port}",
@@ -171,15 +174,22 @@ def test_producer_collaborator_gets_notice_mail_and_team_mount(dropbox_httpd, st
 
         notes = h.api("bob").get("/notifications").json()["notifications"]
         assert len(notes) == 1
-        assert notes[0]["kind"] == "track_shared"
-        assert "Alice A." in notes[0]["message"] and "Night Drive" in notes[0]["message"]
-        assert notes[0]["data"]["track_id"] == t["id"]
+        assert notes[0]["kind"] == "invitation"
+        assert notes[0]["data"]["from_username"] == "alice"
+        assert notes[0]["data"]["from_display_name"] == "Alice A."
+        assert notes[0]["data"]["track_title"] == "Night Drive"
         assert h.api("carol").get("/notifications").json()["notifications"] == []
 
         msgs = wait_for(lambda: list(smtp.messages), timeout=20, what="the mail")
         assert len(msgs) == 1
         assert msgs[0]["to"] == ["<bob@team.example>"]
         assert "Night Drive" in msgs[0]["data"] and "Alice A." in msgs[0]["data"]
+        assert standin.calls().get("sharing/mount_folder", 0) == 0
+
+        inv = h.api("bob").get("/invitations").json()["invitations"][0]
+        assert h.api("bob").post(f"/invitations/{inv['id']}/accept", json={}).status_code == 200
+        wait_for(lambda: h.api("bob").get("/invitations").json()["invitations"][0]["mount_status"]
+                 == "mounted", what="the mount")
         assert standin.calls().get("sharing/mount_folder") == 1
         folder = standin.ctl("GET", "shared_folders")["shared_folders"][0]
         assert bob_acct["account_id"] in {m.get("account_id") for m in folder["mounts"]}

@@ -5,16 +5,17 @@ with data; it is never edited. The current build must open it, migrate it to the
 latest version, and keep serving what it held."""
 
 import re
+import subprocess
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from pdshare_harness import REPO
+from pdshare_harness import DB_KIND, REPO
 
 # The kept database is an SQLite file; the PostgreSQL run migrates from empty
-# in every test it runs.
-pytestmark = pytest.mark.sqlite_only
+# in every test it runs (and from version 5 in the test below).
+sqlite_only = pytest.mark.sqlite_only
 
 V1_DUMP = Path(__file__).resolve().parent / "data" / "pdshare-v1.sql"
 LATEST = int(re.search(r"#define PDS_SCHEMA_VERSION (\d+)",
@@ -31,6 +32,7 @@ def _load_v1(path):
     conn.close()
 
 
+@sqlite_only
 def test_v1_database_is_upgraded_in_place(httpd_factory):
     h = httpd_factory(start=False)
     _load_v1(h.db_path)
@@ -60,6 +62,7 @@ def test_v1_database_is_upgraded_in_place(httpd_factory):
     assert alice.get("/shares/s00000000000000v1").json()["views"] == 3
 
 
+@sqlite_only
 def test_pdsharectl_migrates_v1_to_latest(tmp_path):
     import subprocess
     db = tmp_path / "old.db"
@@ -72,3 +75,47 @@ def test_pdsharectl_migrates_v1_to_latest(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert '"views": 2' in out.stdout
+
+
+def _pdsharectl(httpd, *args):
+    ctl = [str(REPO / "mod_pdshare" / "pdsharectl")]
+    if DB_KIND == "pgsql":
+        ctl += ["-d", "pgsql", "-p", httpd.dbd_lines()[1].split(" ", 1)[1].strip('"')]
+    else:
+        ctl += ["-p", str(httpd.db_path)]
+    out = subprocess.run(ctl + list(args), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_v5_database_gets_invitations(httpd_factory):
+    """Version 6 (issue 11) on a version 5 database, on both databases: the
+    invitations table comes, and a notice written by v5, whose sentence held
+    the sender's display name and title, keeps its data but says the module's
+    own sentence. No invitation is made up for a share v5 already did."""
+    h = httpd_factory(start=False)
+    assert "schema version 5" in _pdsharectl(h, "migrate", "5")
+    old_msg = 'Mallory <b>Dropbox</b> shared "https://phish.example" with you'
+    data = '{"track_id": "t1", "track_title": "https://phish.example", "from": "alice"}'
+    with h.db() as conn:
+        conn.execute("INSERT INTO pds_tracks (id, owner, title, created_at, updated_at)"
+                     " VALUES ('t1', 'alice', 'Old Song', 1, 1)")
+        conn.execute("INSERT INTO pds_collaborators (id, track_id, owner, name, email, username,"
+                     " created_at) VALUES ('c1', 't1', 'alice', 'Bob', 'bob@example.com', 'bob', 1)")
+        conn.execute("INSERT INTO pds_collab_shares (track_id, collaborator_id, owner, email,"
+                     " status, updated_at) VALUES ('t1', 'c1', 'alice', 'bob@example.com', 'shared', 1)")
+        conn.execute("INSERT INTO pds_notifications (id, username, kind, message, data, created_at,"
+                     " dedupe) VALUES ('n1', 'bob', 'track_shared', ?, ?, 1, 'track_shared:t1:c1')",
+                     (old_msg, data))
+    h.start()
+    bob = h.api("bob")
+    notes = bob.get("/notifications").json()["notifications"]
+    assert [(n["kind"], n["message"]) for n in notes] == [
+        ("track_shared", "A producer shared a track with you.")]
+    assert notes[0]["data"]["track_id"] == "t1"
+    assert bob.get("/invitations").json() == {"invitations": []}
+    assert bob.post("/invitations/i1/accept", json={}).status_code == 404
+    with h.db() as conn:
+        assert conn.execute("SELECT version FROM pds_schema_version").fetchall() == [(LATEST,)]
+        assert conn.execute("SELECT COUNT(*) FROM pds_invitations").fetchone()[0] == 0
+    assert h.api("alice").get("/tracks/t1/collaborators").json()["collaborators"][0]["username"] == "bob"

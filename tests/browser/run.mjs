@@ -356,7 +356,38 @@ async function audit(browser) {
   }
 }
 
-const SCENARIOS = { visitor, owner, audit };
+// --- invitations (issue 11): another producer's words shown as text; accept -------
+async function invitations(browser) {
+  const o = cfg.invitations;
+  const ctx = await newContext(browser, { width: 1280, user: o.user });
+  const page = await ctx.newPage();
+  watchConsole(page, "invitations");
+  await page.goto(cfg.base + "/pd/app/collaborators.html");
+  await settled(page);
+  const list = page.locator("#invitation-list");
+  const txt = await list.innerText();
+  // Bidirectional formatting characters are shown as U+FFFD, in logical order.
+  const shown = (t) => t.replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "\ufffd");
+  check(!/[\u202a-\u202e\u2066-\u2069]/.test(txt), "a bidirectional override reached the page");
+  for (const want of [shown(o.track_title), shown(o.display_name), "@" + o.from, "Waiting for your answer"]) {
+    check(txt.includes(want), `the invitation does not show ${JSON.stringify(want)} as text: ${txt}`);
+  }
+  check(await list.locator("script, img, a, iframe, svg").count() === 0,
+    "another producer's text became markup in the invitation list");
+  check(await page.evaluate(() => window.__pwned === undefined), "another producer's text ran as script");
+  await noSideScroll(page, "owner-invitations-1280");
+  await axe(page, "owner-invitations-1280");
+  await shot(page, "owner-invitations-1280");
+  await page.getByRole("button", { name: new RegExp(`^Accept the invitation from @${escapeRe(o.from)}:`) }).click();
+  await page.locator("#live", { hasText: "Invitation accepted." }).waitFor({ timeout: 10000 });
+  await list.getByText("Accepted", { exact: false }).first().waitFor({ timeout: 10000 });
+  check(await list.getByRole("button", { name: /^Accept/ }).count() === 0, "Accept is still offered after accepting");
+  await axe(page, "owner-invitations-accepted-1280");
+  step("invitation shown as text and accepted");
+  await ctx.close();
+}
+
+const SCENARIOS = { visitor, owner, audit, invitations };
 
 async function main() {
   if (!SCENARIOS[scenario]) {

@@ -25,6 +25,7 @@
 #include "pds_sql.h"
 #include "pds_api.h"
 #include "pds_page.h"
+#include "pds_invite.h"
 
 #define URLSAFE "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #define HEX "0123456789abcdef"
@@ -675,6 +676,26 @@ static void test_valid_text_refuses_c1_controls(void **state)
                                    &out, &pr));
     /* Neighbours stay valid: U+00A0 (no-break space) and U+00E9. */
     assert_true(pds_valid_text("a\xc2\xa0" "b\xc3\xa9", 10));
+}
+
+/* Another producer's words in a mail body (issue 11): one line, and nothing
+ * that reorders or breaks what the reader sees. */
+static void test_invite_plain(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    assert_string_equal(pds_invite_plain(p, "Night <b>Drive</b> https://x.example"),
+                        "Night <b>Drive</b> https://x.example");
+    assert_string_equal(pds_invite_plain(p, "a\r\nBcc: x@y\tz"), "a??Bcc: x@y?z");
+    assert_string_equal(pds_invite_plain(p, "\xe2\x80\xae" "3pm.exe"), "?3pm.exe");      /* U+202E */
+    assert_string_equal(pds_invite_plain(p, "a\xe2\x81\xa6" "b\xe2\x81\xa9"), "a?b?"); /* isolates */
+    assert_string_equal(pds_invite_plain(p, "\xe2\x80\x8f" "\xd8\x9c" "x"), "??x");     /* RLM, ALM */
+    assert_string_equal(pds_invite_plain(p, "a\xe2\x80\xa8" "b\xc2\x85" "c"), "a?b?c"); /* LS, NEL */
+    /* Neighbours stay: U+00E9, U+2014 (em dash), U+201C (quote). */
+    assert_string_equal(pds_invite_plain(p, "\xc3\xa9\xe2\x80\x94\xe2\x80\x9c"),
+                        "\xc3\xa9\xe2\x80\x94\xe2\x80\x9c");
+    assert_string_equal(pds_invite_plain(p, NULL), "");
+    assert_string_equal(pds_invite_plain(p, "\xe2\x80"), "\xe2\x80");              /* cut: no overread */
 }
 
 static void test_field_url(void **state)
@@ -2278,6 +2299,7 @@ int main(void)
         T(test_url_unescape),
         T(test_field_text),
         T(test_valid_text_refuses_c1_controls),
+        T(test_invite_plain),
         T(test_field_url),
         T(test_field_color_alias),
         T(test_field_email_username),
