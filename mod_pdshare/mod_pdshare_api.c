@@ -11,9 +11,7 @@
 
 static int write_error(request_rec *r, int status, const char *code, const char *message)
 {
-    json_t *body = pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}", "error", "code", code,
-                                                    "message", message));
-    return pdshare_write_json(r, status, body);
+    return pdshare_write_error(r, status, code, message);
 }
 
 static int is_json_type(const char *ct)

@@ -19,8 +19,7 @@
 
 static int upload_error(request_rec *r, int status, const char *code, const char *msg)
 {
-    return pdshare_write_json(r, status, pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}",
-                              "error", "code", code, "message", msg)));
+    return pdshare_write_error(r, status, code, msg);
 }
 
 /* final=1|true|0|false, or absent. -1 for anything else. */
