@@ -73,6 +73,15 @@ int pdshare_api_handler(request_rec *r)
     if (!user || !*user)
         return write_error(r, HTTP_UNAUTHORIZED, "unauthorized",
                            "sign in first: the owner API needs an authenticated producer");
+    {
+        /* Paths and query values are not checked by jansson: before anything
+         * is read, written or stored. */
+        pds_err_t *e = pds_api_check_text(r->pool, path, r->args);
+        if (e) {
+            ap_discard_request_body(r);
+            return write_error(r, e->status, e->code, e->message);
+        }
+    }
 
     switch (r->method_number) {
     case M_GET:
