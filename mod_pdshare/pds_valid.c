@@ -129,23 +129,44 @@ pds_err_t *pds_field_name(apr_pool_t *p, json_t *obj, const char *name, apr_size
     return NULL;
 }
 
+/* Percent- and plus-decode n bytes into out (room for n); a malformed escape
+ * is kept as it is (the route that reads the value refuses it). */
+static apr_size_t query_decode(const char *s, apr_size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+    apr_size_t i, o = 0;
+    for (i = 0; i < n; i++) {
+        const char *h1, *h2;
+        if (s[i] == '%' && i + 2 < n
+            && (h1 = memchr(hex, s[i + 1], 32)) && (h2 = memchr(hex, s[i + 2], 32))) {
+            out[o++] = (char)((((h1 - hex) & 15) << 4) | ((h2 - hex) & 15));
+            i += 2;
+        }
+        else out[o++] = s[i] == '+' ? ' ' : s[i];
+    }
+    return o;
+}
+
 pds_err_t *pds_valid_query(apr_pool_t *p, const char *query)
 {
     const char *q = query;
     while (q && *q) {
         const char *amp = strchr(q, '&'), *eq;
-        char *pair = amp ? apr_pstrndup(p, q, amp - q) : apr_pstrdup(p, q), *c, *value = NULL;
-        if ((eq = strchr(pair, '='))) {
-            value = pair + (eq - pair) + 1;
-            pair[eq - pair] = '\0';
-        }
-        for (c = pair; *c; c++) if (*c == '+') *c = ' ';
-        for (c = value; c && *c; c++) if (*c == '+') *c = ' ';
-        if (pds_url_unescape(pair) || !pds_valid_utf8(pair, strlen(pair)))
+        apr_size_t len = amp ? (apr_size_t)(amp - q) : strlen(q), klen, vlen, n;
+        char *buf = apr_palloc(p, len + 1);
+        eq = memchr(q, '=', len);
+        klen = eq ? (apr_size_t)(eq - q) : len;
+        n = query_decode(q, klen, buf);
+        if (!pds_valid_utf8(buf, n))
             return bad(p, "query", "a parameter name is not valid URL-encoded UTF-8");
-        if (value && (pds_url_unescape(value) || !pds_valid_utf8(value, strlen(value))))
-            return bad(p, strlen(pair) <= 64 ? pair : "query",
-                       "not a valid URL-encoded UTF-8 value");
+        buf[n] = '\0';
+        if (eq) {
+            char *val = apr_palloc(p, len - klen);
+            vlen = query_decode(eq + 1, len - klen - 1, val);
+            if (!pds_valid_utf8(val, vlen))
+                return bad(p, n <= 64 && pds_valid_text(buf, 64) ? buf : "query",
+                           "not a valid URL-encoded UTF-8 value");
+        }
         q = amp ? amp + 1 : NULL;
     }
     return NULL;

@@ -58,7 +58,8 @@ const char *pds_name_problem(const char *s);
 pds_err_t *pds_field_name(apr_pool_t *p, json_t *obj, const char *name, apr_size_t maxchars,
                           const char **out, pds_presence_e *pr);
 /* Every name and value of a query string (a=b&c=d) decodes (percent, +) to
- * UTF-8 without control characters; else a 400 invalid_field naming it. */
+ * UTF-8; else a 400 invalid_field naming it. Malformed escapes and control
+ * characters are left to the route that reads the value. */
 pds_err_t *pds_valid_query(apr_pool_t *p, const char *query);
 int pds_valid_url(const char *s);
 int pds_valid_id(const char *s);
