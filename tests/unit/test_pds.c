@@ -25,6 +25,7 @@
 #include "pds_sql.h"
 #include "pds_api.h"
 #include "pds_page.h"
+#include "pds_dropbox.h"
 
 #define URLSAFE "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #define HEX "0123456789abcdef"
@@ -783,6 +784,35 @@ static void test_valid_query(void **state)
     e = pds_valid_query(p, "%FF=1");
     assert_non_null(e);
     assert_true(!strncmp(e->message, "query: ", 7));
+}
+
+/* Issue 11: an upload whose argument could not be built (json_pack of a name
+ * that is not UTF-8 answers NULL) is not sent, and the result says why: the
+ * export's ex_failed read an uninitialised result here before. */
+static void test_dbx_unsent_call_fills_result(void **state)
+{
+    fx_t *fx = *state;
+    pds_dbx_conf_t conf;
+    pds_dbx_auth_t auth = { "token", NULL };
+    pds_dbx_res_t res;
+    json_t *arg = json_pack("{s:s}", "path", "/bounces/\xff\xfe.wav");
+    assert_null(arg);                       /* what the export gets for such a name */
+    memset(&conf, 0, sizeof(conf));
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_not_equal(pds_dbx_upload(fx->pool, &conf, &auth, "files/upload_session/finish",
+                                        arg, NULL, 0, 0, &res), APR_SUCCESS);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.transient, 0);     /* trying again cannot help */
+    assert_null(res.result);
+    assert_null(res.tag);
+    assert_null(res.error);
+    assert_non_null(res.why);
+    assert_non_null(strstr(res.why, "files/upload_session/finish"));
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_not_equal(pds_dbx_download(fx->pool, &conf, &auth, "files/download_zip", arg,
+                                          NULL, NULL, NULL, &res), APR_SUCCESS);
+    assert_int_equal(res.transient, 0);
+    assert_non_null(res.why);
 }
 
 static void test_field_url(void **state)
@@ -2389,6 +2419,7 @@ int main(void)
         T(test_valid_utf8),
         T(test_bidi_refused_in_names),
         T(test_valid_query),
+        T(test_dbx_unsent_call_fills_result),
         T(test_field_url),
         T(test_field_color_alias),
         T(test_field_email_username),
