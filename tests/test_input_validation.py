@@ -4,6 +4,7 @@ than ignored. Each request here is what an attacker (or a mistaken client)
 sends; each answer is what they see, and the store is checked for what was
 left behind."""
 
+import time
 import uuid
 
 import pytest
@@ -229,3 +230,46 @@ def test_unknown_field_on_every_write_route_is_refused(api):
             field_error(r, 400, "unknown_field", stranger)
     assert snapshot() == before
     assert alice.get(f"/shares/{s['id']}").json()["status"] == "active"
+
+
+# --- a name stored before names were checked ------------------------------------------
+
+@pytest.mark.sqlite_only        # PostgreSQL cannot even store such a name (UTF8 encoding)
+@pytest.mark.log_allow(r"PDS00050")
+def test_export_of_a_legacy_name_not_utf8_fails_cleanly(dropbox_httpd, standin):
+    """A file row whose name is not UTF-8 (stored by the code before issue 11):
+    its export job ends with a clear error, instead of reading a Dropbox result
+    that was never filled (the call could not be encoded)."""
+    h = dropbox_httpd(start=False)
+    (h.dir / "storage").mkdir(exist_ok=True)
+    h.extra += [f"PDShareStorageDir {h.dir / 'storage'}", "PDShareExportByStatus final",
+                "PDShareJobLease 5"]
+    h.start()
+    acct = standin.account("alice@example.com", "Alice")
+    connect(h, "alice", standin, acct["account_id"])
+    api = h.api("alice")
+    t = api.create_track(title="Legacy", alias="legacy", sharing_status="released")
+    r = api.put(f"/tracks/{t['id']}/upload/bounce/legacy.wav", data=b"RIFF" * 100,
+                headers={"Content-Type": "application/octet-stream"})
+    f = assert_json(r, 201)
+    assert f["export"] == "none"            # not final: not exported, no job
+    with h.db() as conn:
+        conn.execute("UPDATE pds_files SET name = CAST(X'6D6978FFFE2E776176' AS TEXT),"
+                     " export_state = 'pending' WHERE id = ?", (f["id"],))
+        conn.execute("INSERT INTO pds_jobs (id, kind, owner, track_id, payload, state, attempts,"
+                     " run_after, created_at, updated_at) VALUES ('j_legacy', 'export_file',"
+                     " 'alice', ?, ?, 'pending', 0, 0, 0, 0)",
+                     (t["id"], '{"file_id": "%s"}' % f["id"]))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with h.db() as conn:
+            state, err = conn.execute("SELECT state, last_error FROM pds_jobs"
+                                      " WHERE id = 'j_legacy'").fetchone()
+        if state in ("done", "failed"):
+            break
+        time.sleep(0.2)
+    assert state == "failed", (state, err)
+    assert "not valid UTF-8" in err, err
+    files = standin.ctl("GET", "files", account_id=acct["account_id"])["files"]
+    assert not [x for x in files if x[".tag"] == "file"], files
+    assert assert_json(api.get("/tracks"), 200)["tracks"]
