@@ -6,7 +6,9 @@
  * token (pds_share_by_token, then pds_page_build for a live share).
  * Properties: the router answers one of the contracted statuses and shapes
  * (fz_check_reply) for any method, path and query; the token helpers and the
- * decoder keep their documented contracts. */
+ * decoder keep their documented contracts; pds_api_check_text (run by the
+ * module before routing) refuses every path that is not UTF-8 with a 400
+ * invalid_field that names a field. */
 #include <string.h>
 #include <apr_strings.h>
 
@@ -92,6 +94,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     query = n > 2 ? lines[2] : NULL;
     ctx = fz_ctx(p, FZ_USER, &db);
     fz_http_script(p, NULL, 0);
+    {
+        /* What the module checks before routing: refused exactly when the
+         * path is not UTF-8 (or a query value is not), with a 400 that names
+         * a field and itself encodes as JSON. */
+        pds_err_t *e = pds_api_check_text(p, path, query);
+        int utf8 = pds_valid_utf8(path, strlen(path));
+        FZ_CHECK(utf8 || e, "path that is not UTF-8 passed pds_api_check_text");
+        if (e) {
+            json_t *j = json_pack("{s:s}", "message", e->message);
+            FZ_CHECK(e->status == 400 && !strcmp(e->code, "invalid_field") && j
+                     && strstr(e->message, ": "), "pds_api_check_text: %d %s", e->status,
+                     e->code);
+            json_decref(j);
+        }
+    }
     if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH"))
         body = pds_json_pool(p, json_object());   /* the module passes a JSON object */
     pds_api_handle(ctx, method, path, query, body, &reply);

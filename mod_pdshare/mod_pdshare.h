@@ -100,6 +100,9 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user);
 const char *pdshare_base_url(request_rec *r);
 /* Write a JSON answer (NULL body: none, e.g. 204). */
 int pdshare_write_json(request_rec *r, int status, json_t *body);
+/* Write {"error":{"code","message"}}; a message that is not UTF-8 (it may
+ * quote the request) is replaced, so an error is never an empty answer. */
+int pdshare_write_error(request_rec *r, int status, const char *code, const char *message);
 /* PUT /tracks/{id}/upload/{category}/{name} (mod_pdshare_upload.c). */
 int pdshare_upload(request_rec *r, pds_ctx_t *ctx, const char *track_id, const char *category,
                    const char *name);

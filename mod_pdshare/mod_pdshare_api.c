@@ -11,9 +11,7 @@
 
 static int write_error(request_rec *r, int status, const char *code, const char *message)
 {
-    json_t *body = pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}", "error", "code", code,
-                                                    "message", message));
-    return pdshare_write_json(r, status, body);
+    return pdshare_write_error(r, status, code, message);
 }
 
 static int is_json_type(const char *ct)
@@ -75,6 +73,15 @@ int pdshare_api_handler(request_rec *r)
     if (!user || !*user)
         return write_error(r, HTTP_UNAUTHORIZED, "unauthorized",
                            "sign in first: the owner API needs an authenticated producer");
+    {
+        /* Paths and query values are not checked by jansson: before anything
+         * is read, written or stored. */
+        pds_err_t *e = pds_api_check_text(r->pool, path, r->args);
+        if (e) {
+            ap_discard_request_body(r);
+            return write_error(r, e->status, e->code, e->message);
+        }
+    }
 
     switch (r->method_number) {
     case M_GET:

@@ -8,6 +8,7 @@
 
 #include "mod_pdshare.h"
 #include "pds_util.h"
+#include "pds_valid.h"
 #include "pds_page.h"
 #include "pds_crypto.h"
 #include "pds_dropbox.h"
@@ -464,6 +465,9 @@ int pdshare_public_handler(request_rec *r)
     parse_route(r->pool, path ? path : "", &rt);
     if (rt.kind == R_ASSET) return send_asset(r, rt.a);
     nonce = set_page_headers(r);
+    if (path && !pds_valid_utf8(path, strlen(path)))    /* a token or an id that is not text */
+        return send_notice(r, nonce, HTTP_BAD_REQUEST, "invalid_field", "Bad link",
+                           "This link is not well-formed. Check that it was copied whole.", NULL);
     if (rt.kind == R_NONE)
         return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
                            "This link does not lead to a share. Check that it was copied whole.",

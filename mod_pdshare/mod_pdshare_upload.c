@@ -19,8 +19,7 @@
 
 static int upload_error(request_rec *r, int status, const char *code, const char *msg)
 {
-    return pdshare_write_json(r, status, pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}",
-                              "error", "code", code, "message", msg)));
+    return pdshare_write_error(r, status, code, msg);
 }
 
 /* final=1|true|0|false, or absent. -1 for anything else. */
@@ -62,6 +61,9 @@ int pdshare_upload(request_rec *r, pds_ctx_t *ctx, const char *track_id, const c
     if (cat < 0)
         return upload_error(r, 400, "invalid_field",
                             "category: must be master, bounce, stem or project");
+    if (pds_name_problem(name))
+        return upload_error(r, 400, "invalid_field",
+                            apr_pstrcat(r->pool, "name: ", pds_name_problem(name), NULL));
     if (!pds_valid_file_name(name) || name[0] == '.' || strlen(name) > 255)
         return upload_error(r, 400, "invalid_field", "name: one file name of at most 255 bytes,"
                             " without /, \\, control characters or a leading dot");

@@ -180,3 +180,11 @@ int pdshare_write_json(request_rec *r, int status, json_t *body)
     return OK;
 }
 
+int pdshare_write_error(request_rec *r, int status, const char *code, const char *message)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    if (!body)
+        body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                         "the request was refused");
+    return pdshare_write_json(r, status, pds_json_pool(r->pool, body));
+}

@@ -87,12 +87,16 @@ static pds_err_t *profile_get(pds_ctx_t *ctx, json_t **out)
 
 static pds_err_t *profile_put(pds_ctx_t *ctx, json_t *body, json_t **out)
 {
+    static const char *const fields[] = { "display_name", "avatar_url", "header_url",
+                                          "profile_url", "theme", NULL };
+    static const char *const theme_fields[] = { "accent", "background", NULL };
     const char *name, *avatar, *header, *accent = NULL, *bg = NULL, *purl;
     pds_presence_e pn, pa, ph, pc = PDS_ABSENT, pb = PDS_ABSENT, pu;
     json_t *cur, *theme;
     pds_err_t *e;
 
-    if ((e = pds_field_text(ctx->pool, body, "display_name", 100, &name, &pn))
+    if ((e = pds_fields_known(ctx->pool, body, fields))
+        || (e = pds_field_name(ctx->pool, body, "display_name", 100, &name, &pn))
         || (e = pds_field_url(ctx->pool, body, "avatar_url", &avatar, &pa))
         || (e = pds_field_url(ctx->pool, body, "header_url", &header, &ph))
         || (e = pds_field_url(ctx->pool, body, "profile_url", &purl, &pu))) return e;
@@ -100,7 +104,8 @@ static pds_err_t *profile_put(pds_ctx_t *ctx, json_t *body, json_t **out)
     if (theme && !json_is_null(theme)) {
         if (!json_is_object(theme))
             return pds_err(ctx->pool, 400, "invalid_field", "theme: must be an object");
-        if ((e = pds_field_color(ctx->pool, theme, "accent", &accent, &pc))
+        if ((e = pds_fields_known(ctx->pool, theme, theme_fields))
+            || (e = pds_field_color(ctx->pool, theme, "accent", &accent, &pc))
             || (e = pds_field_color(ctx->pool, theme, "background", &bg, &pb))) {
             e->message = apr_pstrcat(ctx->pool, "theme.", e->message, NULL);
             return e;
@@ -148,6 +153,8 @@ static pds_err_t *track_row(pds_ctx_t *ctx, const char *id, const char ***row)
 static pds_err_t *track_fields(pds_ctx_t *ctx, json_t *body, const char **cur,
                                const char **vals)
 {
+    static const char *const fields[] = { "title", "bpm", "key", "artwork_url", "bucket", "alias",
+                                          "group_id", "version", "sharing_status", NULL };
     pds_presence_e pr;
     pds_err_t *e;
     const char *s;
@@ -158,7 +165,8 @@ static pds_err_t *track_fields(pds_ctx_t *ctx, json_t *body, const char **cur,
     if (cur) for (i = 0; i < TR_NCOLS; i++) vals[i] = cur[i];
     else for (i = 0; i < TR_NCOLS; i++) vals[i] = NULL;
 
-    if ((e = pds_field_text(ctx->pool, body, "title", 200, &s, &pr))) return e;
+    if ((e = pds_fields_known(ctx->pool, body, fields))
+        || (e = pds_field_name(ctx->pool, body, "title", 200, &s, &pr))) return e;
     if (pr == PDS_SET && !*s) pr = PDS_NULL;
     if (pr == PDS_NULL || (!cur && pr == PDS_ABSENT))
         return pds_err(ctx->pool, 400, "invalid_field", "title: is required");
@@ -397,11 +405,14 @@ static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
 
 static pds_err_t *file_register(pds_ctx_t *ctx, const char *track_id, json_t *body, json_t **out)
 {
+    static const char *const fields[] = { "category", "dropbox_path", "name", "format", "size",
+                                          NULL };
     const char **row, *cat, *path, *name, *format, *id, *now;
     pds_presence_e pr;
     apr_int64_t size = 0;
     pds_err_t *e;
 
+    if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
     if ((e = track_row(ctx, track_id, &row))) return e;
     if ((e = pds_field_enum(ctx->pool, body, "category", categories, &cat, &pr))) return e;
     if (pr != PDS_SET)
@@ -412,7 +423,7 @@ static pds_err_t *file_register(pds_ctx_t *ctx, const char *track_id, json_t *bo
         return pds_err(ctx->pool, 400, "invalid_field", "dropbox_path: must be an absolute"
                        " Dropbox path like /PRODUCER-DASHBOARD/bounces/mix.wav, without . or .."
                        " segments");
-    if ((e = pds_field_text(ctx->pool, body, "name", 255, &name, &pr))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "name", 255, &name, &pr))) return e;
     if (pr != PDS_SET || !pds_valid_file_name(name))
         return pds_err(ctx->pool, 400, "invalid_field",
                        "name: is required, one file name without / or control characters");
@@ -436,6 +447,10 @@ pds_err_t *pds_api_file(pds_ctx_t *ctx, const char *track_id, const char *file_i
 
 /* ---------------------------------------------------------- collaborators */
 
+/* The fields of a collaborator, for POST and PATCH. */
+static const char *const collab_fields[] = { "name", "email", "avatar_url", "role", "username",
+                                             NULL };
+
 static json_t *collab_json(apr_pool_t *p, const char **r)
 {
     return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", r[0], "track_id", r[1],
@@ -448,8 +463,9 @@ static pds_err_t *collab_add(pds_ctx_t *ctx, const char *track_id, json_t *body,
     const char **row, *name, *email, *avatar, *role, *username, *id;
     pds_presence_e pr;
     pds_err_t *e;
+    if ((e = pds_fields_known(ctx->pool, body, collab_fields))) return e;
     if ((e = track_row(ctx, track_id, &row))) return e;
-    if ((e = pds_field_text(ctx->pool, body, "name", 100, &name, &pr))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "name", 100, &name, &pr))) return e;
     if (pr != PDS_SET || !*name)
         return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
     if ((e = pds_field_email(ctx->pool, body, "email", &email, &pr))
@@ -489,6 +505,7 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     const char *s;
     static const char *const keys[] = { "name", "email", "avatar_url", "role", "username" };
     int i;
+    if ((e = pds_fields_known(ctx->pool, body, collab_fields))) return e;
     if (!pds_valid_id(cid)) return not_found(ctx, "collaborator");
     /* The current values live in the pool, not in *out: an error after this
      * point must leave *out empty (the caller frees what it holds). */
@@ -496,7 +513,7 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
         return e;
     pds_json_pool(ctx->pool, cur);
     for (i = 0; i < 5; i++) v[i] = json_string_value(json_object_get(cur, keys[i]));
-    if ((e = pds_field_text(ctx->pool, body, "name", 100, &s, &pr))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "name", 100, &s, &pr))) return e;
     if (pr == PDS_NULL || (pr == PDS_SET && !*s))
         return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
     if (pr == PDS_SET) v[0] = s;
@@ -687,6 +704,11 @@ static void default_permissions(const char *status, int *pb, int *ps)
 
 pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out)
 {
+    /* SPEC also names password, download_limit(s) and comments: not implemented
+     * yet, so refused (a producer must not believe a link is protected). */
+    static const char *const fields[] = { "track_ids", "bucket", "file_ids", "permissions",
+                                          "expires_in_days", "title", NULL };
+    static const char *const perm_fields[] = { "bounces", "stems", "projects", NULL };
     json_t *ids = json_object_get(body, "track_ids");
     json_t *fids = json_object_get(body, "file_ids");
     json_t *perms = json_object_get(body, "permissions");
@@ -703,13 +725,14 @@ pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out)
     size_t k;
     json_t *v;
 
+    if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
     if ((e = pds_field_text(ctx->pool, body, "bucket", 100, &bucket, &pr))) return e;
     if (bucket && !*bucket)
         return pds_err(ctx->pool, 400, "invalid_field", "bucket: must not be empty");
     if ((ids && !json_is_null(ids)) == (bucket != NULL))
         return pds_err(ctx->pool, 400, "invalid_field",
                        "track_ids: give either track_ids or bucket, not both");
-    if ((e = pds_field_text(ctx->pool, body, "title", 200, &title, &pr))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "title", 200, &title, &pr))) return e;
     if (title && !*title) title = NULL;
     if ((e = pds_field_int(ctx->pool, body, "expires_in_days", 1, 3650, &days, &pr))) return e;
     if (pr == PDS_SET) expires = pds_db_i64(ctx->pool, ctx->now + days * 86400);
@@ -717,6 +740,10 @@ pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out)
     if (perms && !json_is_null(perms)) {
         if (!json_is_object(perms))
             return pds_err(ctx->pool, 400, "invalid_field", "permissions: must be an object");
+        if ((e = pds_fields_known(ctx->pool, perms, perm_fields))) {
+            e->message = apr_pstrcat(ctx->pool, "permissions.", e->message, NULL);
+            return e;
+        }
         if ((e = pds_field_bool(ctx->pool, perms, "bounces", &pb, &pbr))
             || (e = pds_field_bool(ctx->pool, perms, "stems", &ps, &psr))
             || (e = pds_field_bool(ctx->pool, perms, "projects", &pp, &ppr))) {
@@ -870,6 +897,43 @@ static int split_path(apr_pool_t *p, const char *path, const char **seg, int max
     return n;
 }
 
+/* What the i-th segment of an owner API path is called, for an error. */
+static const char *segment_field(const char **seg, int n, int i)
+{
+    if (i == 1 && !strcmp(seg[0], "tracks")) return "track_id";
+    if (i == 1 && !strcmp(seg[0], "shares")) return "share_id";
+    if (n > 2 && i == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators"))
+        return "collaborator_id";
+    if (n > 2 && i == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "upload"))
+        return "category";
+    if (n > 2 && i == 4 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "upload"))
+        return "name";
+    return "path";
+}
+
+pds_err_t *pds_api_check_text(apr_pool_t *p, const char *path, const char *query)
+{
+    const char *seg[6];
+    int n = 0, i;
+    const char *s = path;
+    if (!pds_valid_utf8(path, strlen(path))) {
+        /* Name the segment: split by hand, split_path wants a well-formed route. */
+        while (*s == '/' && n < 6) {
+            const char *end = strchr(s + 1, '/');
+            if (!end) end = s + strlen(s);
+            seg[n++] = apr_pstrndup(p, s + 1, end - s - 1);
+            s = end;
+        }
+        for (i = 0; i < n; i++) {
+            if (!pds_valid_utf8(seg[i], strlen(seg[i])))
+                return pds_err(p, 400, "invalid_field", "%s: must be valid UTF-8",
+                               segment_field(seg, n, i));
+        }
+        return pds_err(p, 400, "invalid_field", "path: must be valid UTF-8");
+    }
+    return pds_valid_query(p, query);
+}
+
 static const char *query_arg(apr_pool_t *p, const char *query, const char *name)
 {
     apr_size_t nl = strlen(name);
@@ -954,6 +1018,7 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
                          const char *query, json_t *body, pds_reply_t *out,
                          pds_err_t **err, json_t **res)
 {
+    static const char *const no_fields[] = { NULL };    /* a body of {} */
     const char *bucket;
     *err = NULL;
     *res = NULL;
@@ -1014,6 +1079,7 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     else if (n == 4 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-with-collaborators")
              && (!strcmp(seg[3], "retry") || !strcmp(seg[3], "reset"))) {
         ALLOW("POST");
+        if ((*err = pds_fields_known(ctx->pool, body, no_fields))) return;
         if (!(*err = pds_collab_retry(ctx, seg[1], !strcmp(seg[3], "reset"), res))) out->status = 202;
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-status")) {
@@ -1041,6 +1107,7 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     }
     else if (n == 3 && !strcmp(seg[0], "shares") && !strcmp(seg[2], "revoke")) {
         ALLOW("POST");
+        if ((*err = pds_fields_known(ctx->pool, body, no_fields))) return;
         *err = pds_share_revoke(ctx, seg[1], res);
     }
     else if (n == 1 && !strcmp(seg[0], "notifications")) {

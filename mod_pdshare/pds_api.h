@@ -62,6 +62,11 @@ enum { TR_ID, TR_TITLE, TR_BPM, TR_KEY, TR_ARTWORK, TR_BUCKET, TR_ALIAS, TR_GROU
        TR_VERSION, TR_STATUS, TR_CREATED, TR_UPDATED, TR_NCOLS };
 
 pds_err_t *pds_db_failed(pds_ctx_t *ctx);
+/* Text that does not come in a JSON body: every path segment and query
+ * value must be UTF-8 (jansson checks bodies). NULL, or a 400 invalid_field
+ * naming what is wrong: the route's field for a segment (track_id, share_id,
+ * collaborator_id, category, name), else "path" or the query parameter. */
+pds_err_t *pds_api_check_text(apr_pool_t *p, const char *path, const char *query);
 /* One file of the track, as the API shows it. */
 pds_err_t *pds_api_file(pds_ctx_t *ctx, const char *track_id, const char *file_id, json_t **out);
 

@@ -164,12 +164,14 @@ static pds_err_t *accepted(pds_ctx_t *ctx, const char *track_id, json_t **out)
 pds_err_t *pds_collab_share(pds_ctx_t *ctx, const char *track_id, json_t *body, json_t **out)
 {
     static const char *const modes[] = { "folder", "files", NULL };
+    static const char *const fields[] = { "file_ids", "mode", NULL };
     const char **track, *mode = "folder", *job_id;
     json_t *fids = json_object_get(body, "file_ids"), *payload, *v;
     pds_presence_e pr;
     pds_err_t *e;
     size_t k;
 
+    if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
     if ((e = track_of(ctx, track_id, &track))) return e;
     if ((e = pds_field_enum(ctx->pool, body, "mode", modes, &mode, &pr))) return e;
     if (!mode) mode = "folder";
@@ -237,8 +239,10 @@ pds_err_t *pds_collab_bulk(pds_ctx_t *ctx, json_t *body, json_t **out)
     apr_hash_t *with = apr_hash_make(ctx->pool), *seen = apr_hash_make(ctx->pool);
     pds_rows_t *rs;
     pds_err_t *e;
+    static const char *const fields[] = { "track_ids", NULL };
     size_t k;
     int i;
+    if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
     if (!json_is_array(ids) || !json_array_size(ids) || json_array_size(ids) > 500)
         return pds_err(ctx->pool, 400, "invalid_field", "track_ids: must be an array of 1 to 500 ids");
     json_array_foreach(ids, k, v) {

@@ -155,6 +155,15 @@ static apr_status_t call(apr_pool_t *p, const pds_dbx_conf_t *c, const char *rou
     }
 }
 
+/* A call that could not even be made (its argument does not encode: text
+ * that is not UTF-8): res is filled, so a caller never reads what was not. */
+static apr_status_t not_sent(apr_pool_t *p, const char *route, pds_dbx_res_t *res)
+{
+    res->why = apr_pstrcat(p, route, ": the request could not be encoded (text that is not"
+                           " UTF-8?)", NULL);
+    return APR_EINVAL;
+}
+
 static void base_request(apr_pool_t *p, const pds_dbx_conf_t *c, pds_http_req_t *req)
 {
     memset(req, 0, sizeof(*req));
@@ -178,13 +187,14 @@ apr_status_t pds_dbx_rpc(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_dbx_a
 {
     pds_http_req_t req;
     char *body = NULL;
+    memset(res, 0, sizeof(*res));
     base_request(p, c, &req);
     req.url = apr_pstrcat(p, c->api_url, "/2/", route, NULL);
     add_auth(p, &req, a);
     /* A Void argument goes as JSON null: a POST without a body would carry
      * curl's form content type, which Dropbox refuses with a 400. */
     body = arg ? json_dumps(arg, JSON_COMPACT) : strdup("null");
-    if (!body) return APR_ENOMEM;
+    if (!body) return not_sent(p, route, res);
     req.body = apr_pstrdup(p, body);
     req.body_len = strlen(body);
     free(body);
@@ -200,6 +210,7 @@ apr_status_t pds_dbx_token(apr_pool_t *p, const pds_dbx_conf_t *c, apr_table_t *
     pds_http_req_t req;
     char *body = "";
     int i;
+    memset(res, 0, sizeof(*res));
     base_request(p, c, &req);
     req.url = apr_pstrcat(p, c->api_url, "/oauth2/token", NULL);
     for (i = 0; i < arr->nelts; i++)
@@ -217,7 +228,8 @@ apr_status_t pds_dbx_download(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_
 {
     pds_http_req_t req;
     const char *hdr = pds_dbx_arg_header(p, arg);
-    if (!hdr) return APR_ENOMEM;
+    memset(res, 0, sizeof(*res));
+    if (!hdr) return not_sent(p, route, res);
     base_request(p, c, &req);
     req.url = apr_pstrcat(p, c->content_url, "/2/", route, NULL);
     add_auth(p, &req, a);
@@ -236,7 +248,8 @@ apr_status_t pds_dbx_upload(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_db
 {
     pds_http_req_t req;
     const char *hdr = pds_dbx_arg_header(p, arg);
-    if (!hdr) return APR_ENOMEM;
+    memset(res, 0, sizeof(*res));
+    if (!hdr) return not_sent(p, route, res);
     base_request(p, c, &req);
     req.url = apr_pstrcat(p, c->content_url, "/2/", route, NULL);
     add_auth(p, &req, a);

@@ -5,6 +5,7 @@
 #include <apr_file_io.h>
 
 #include "pds_util.h"
+#include "pds_valid.h"
 #include "pds_export.h"
 #include "pds_db_args.h"
 
@@ -260,6 +261,11 @@ void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t
                            pds_track_folder_name(ctx->pool, r[FX_ALIAS], r[FX_TITLE], r[FX_TRACK]),
                            r[FX_NAME]);
     api_path = apr_pstrcat(ctx->pool, x.s->path_prefix, path, NULL);
+    if (!pds_valid_utf8(api_path, strlen(api_path))) {
+        /* A name stored before names were checked: no Dropbox call can carry it. */
+        *error = "the file's Dropbox path is not valid UTF-8; it cannot be exported";
+        return;
+    }
     if (apr_file_open(&f, r[FX_LOCAL], APR_READ | APR_BINARY, 0, ctx->pool) != APR_SUCCESS
         || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS) {
         *error = apr_psprintf(ctx->pool, "cannot read the local copy %s", r[FX_LOCAL]);

@@ -23,6 +23,8 @@ void pds_http_use(const pds_http_impl_t *impl)
 
 apr_status_t pds_http_perform(apr_pool_t *p, const pds_http_req_t *req, pds_http_resp_t *resp)
 {
+    /* Filled whatever the implementation does on its early returns. */
+    memset(resp, 0, sizeof(*resp));
     if (!impl_in_use) impl_in_use = pds_http_curl();
     return impl_in_use->perform(p, req, resp);
 }

@@ -286,6 +286,7 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
                        "category_label", cat_labels[f->category],
                        "format", f->format ? json_string(f->format) : json_null(),
                        "url", apr_pstrcat(ctx->pool, base, "/files/", f->id, NULL));
+        if (!fj) continue;      /* a name stored before names were checked for UTF-8 */
         if (r[PGF_SIZE]) {
             json_object_set_new(fj, "size", json_integer(f->size));
             json_object_set_new(fj, "size_label", json_string(size_label(ctx->pool, r[PGF_SIZE])));

@@ -45,10 +45,57 @@ pds_err_t *pds_fields_known(apr_pool_t *p, json_t *obj, const char *const *allow
     return NULL;
 }
 
+int pds_valid_utf8(const char *s, apr_size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s, *end = u + len;
+    while (u < end) {
+        unsigned char c = *u;
+        apr_size_t n, i;
+        unsigned char lo = 0x80, hi = 0xbf;     /* the allowed second byte */
+        if (c < 0x80) { u++; continue; }
+        if (c >= 0xc2 && c <= 0xdf) n = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0) lo = 0xa0;           /* overlong */
+            else if (c == 0xed) hi = 0x9f;      /* surrogates */
+        }
+        else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0) lo = 0x90;           /* overlong */
+            else if (c == 0xf4) hi = 0x8f;      /* above U+10FFFF */
+        }
+        else return 0;                          /* C0, C1 (overlong), F5-FF, lone 80-BF */
+        if ((apr_size_t)(end - u) <= n) return 0;    /* cut off */
+        if (u[1] < lo || u[1] > hi) return 0;
+        for (i = 2; i <= n; i++) if ((u[i] & 0xc0) != 0x80) return 0;
+        u += n + 1;
+    }
+    return 1;
+}
+
+int pds_has_bidi(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (; (u = (const unsigned char *)strchr((const char *)u, 0xe2)); u++) {
+        if (u[1] == 0x80 && u[2] >= 0xaa && u[2] <= 0xae) return 1;     /* U+202A-U+202E */
+        if (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9) return 1;     /* U+2066-U+2069 */
+    }
+    return 0;
+}
+
+const char *pds_name_problem(const char *s)
+{
+    if (!pds_valid_utf8(s, strlen(s))) return "must be valid UTF-8";
+    if (pds_has_bidi(s))
+        return "must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)";
+    return NULL;
+}
+
 int pds_valid_text(const char *s, apr_size_t maxchars)
 {
     apr_size_t chars = 0;
     const unsigned char *u = (const unsigned char *)s;
+    if (!pds_valid_utf8(s, strlen(s))) return 0;
     for (; *u; u++) {
         if (*u < 0x20 || *u == 0x7f) return 0;
         if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) return 0;     /* C1 controls */
@@ -69,6 +116,59 @@ pds_err_t *pds_field_text(apr_pool_t *p, json_t *obj, const char *name, apr_size
         return bad(p, name, apr_psprintf(p, "must be at most %" APR_SIZE_T_FMT
                                          " characters, without control characters", maxchars));
     *out = apr_pstrdup(p, json_string_value(v));
+    return NULL;
+}
+
+pds_err_t *pds_field_name(apr_pool_t *p, json_t *obj, const char *name, apr_size_t maxchars,
+                          const char **out, pds_presence_e *pr)
+{
+    pds_err_t *e = pds_field_text(p, obj, name, maxchars, out, pr);
+    const char *why;
+    if (e || *pr != PDS_SET) return e;
+    if ((why = pds_name_problem(*out))) return bad(p, name, why);
+    return NULL;
+}
+
+/* Percent- and plus-decode n bytes into out (room for n); a malformed escape
+ * is kept as it is (the route that reads the value refuses it). */
+static apr_size_t query_decode(const char *s, apr_size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+    apr_size_t i, o = 0;
+    for (i = 0; i < n; i++) {
+        const char *h1, *h2;
+        if (s[i] == '%' && i + 2 < n
+            && (h1 = memchr(hex, s[i + 1], 32)) && (h2 = memchr(hex, s[i + 2], 32))) {
+            out[o++] = (char)((((h1 - hex) & 15) << 4) | ((h2 - hex) & 15));
+            i += 2;
+        }
+        else out[o++] = s[i] == '+' ? ' ' : s[i];
+    }
+    return o;
+}
+
+pds_err_t *pds_valid_query(apr_pool_t *p, const char *query)
+{
+    const char *q = query;
+    while (q && *q) {
+        const char *amp = strchr(q, '&'), *eq;
+        apr_size_t len = amp ? (apr_size_t)(amp - q) : strlen(q), klen, vlen, n;
+        char *buf = apr_palloc(p, len + 1);
+        eq = memchr(q, '=', len);
+        klen = eq ? (apr_size_t)(eq - q) : len;
+        n = query_decode(q, klen, buf);
+        if (!pds_valid_utf8(buf, n))
+            return bad(p, "query", "a parameter name is not valid URL-encoded UTF-8");
+        buf[n] = '\0';
+        if (eq) {
+            char *val = apr_palloc(p, len - klen);
+            vlen = query_decode(eq + 1, len - klen - 1, val);
+            if (!pds_valid_utf8(val, vlen))
+                return bad(p, n <= 64 && pds_valid_text(buf, 64) ? buf : "query",
+                           "not a valid URL-encoded UTF-8 value");
+        }
+        q = amp ? amp + 1 : NULL;
+    }
     return NULL;
 }
 
@@ -214,7 +314,7 @@ int pds_valid_file_name(const char *name)
 {
     if (!name || !*name || !strcmp(name, ".") || !strcmp(name, "..")) return 0;
     if (strchr(name, '/') || strchr(name, '\\')) return 0;
-    return pds_valid_text(name, 255);
+    return pds_valid_text(name, 255) && !pds_has_bidi(name);
 }
 
 int pds_valid_dropbox_path(const char *path)

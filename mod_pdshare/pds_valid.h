@@ -37,10 +37,30 @@ pds_err_t *pds_fields_known(apr_pool_t *p, json_t *obj, const char *const *allow
 /* A Dropbox path: "/" then segments; no "." or ".." segment, no control
  * characters, no backslash, at most 1024 bytes. */
 int pds_valid_dropbox_path(const char *path);
-/* A file name: one path segment, no control characters, not "." or "..". */
+/* A file name: one path segment, no control characters, not "." or "..",
+ * UTF-8 without bidi controls (pds_name_problem). */
 int pds_valid_file_name(const char *name);
-/* Text checks usable on their own. */
+/* Text checks usable on their own. pds_valid_text: well-formed UTF-8 (below),
+ * no control characters, at most maxchars code points. */
 int pds_valid_text(const char *s, apr_size_t maxchars);
+/* len bytes of well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates
+ * (U+D800-U+DFFF), nothing above U+10FFFF, no cut-off sequence. jansson checks
+ * JSON strings itself; paths and query values are checked with this. */
+int pds_valid_utf8(const char *s, apr_size_t len);
+/* Whether s (UTF-8) holds a bidirectional embedding, override or isolate
+ * control (U+202A-U+202E, U+2066-U+2069): in a title or a name they make text
+ * read differently than it is stored (a file "evil\u202Evaw.exe" shows as
+ * "evilexe.wav"). */
+int pds_has_bidi(const char *s);
+/* Why a title or name is refused, or NULL: not UTF-8, or a bidi control. */
+const char *pds_name_problem(const char *s);
+/* A title or name: pds_field_text, and no bidi control (pds_has_bidi). */
+pds_err_t *pds_field_name(apr_pool_t *p, json_t *obj, const char *name, apr_size_t maxchars,
+                          const char **out, pds_presence_e *pr);
+/* Every name and value of a query string (a=b&c=d) decodes (percent, +) to
+ * UTF-8; else a 400 invalid_field naming it. Malformed escapes and control
+ * characters are left to the route that reads the value. */
+pds_err_t *pds_valid_query(apr_pool_t *p, const char *query);
 int pds_valid_url(const char *s);
 int pds_valid_id(const char *s);
 

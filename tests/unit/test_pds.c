@@ -20,6 +20,7 @@
 #include "pds.h"
 #include "pds_util.h"
 #include "pds_valid.h"
+#include "pds_dropbox.h"
 #include "pds_tmpl.h"
 #include "pds_db.h"
 #include "pds_sql.h"
@@ -979,6 +980,143 @@ static void test_valid_file_name_and_id(void **state)
     assert_false(pds_valid_id("a-b"));
     assert_false(pds_valid_id("a b"));
     assert_false(pds_valid_id("a%2f"));
+}
+
+/* Issue 11: text that does not come through jansson (paths, query values)
+ * is checked for well-formed UTF-8 here; every malformation is refused. */
+static void test_valid_utf8(void **state)
+{
+    static const char *const good[] = {
+        "", "plain", "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80",
+        "\xc2\x80", "\xdf\xbf",                         /* two-byte bounds */
+        "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
+        "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf",         /* U+10000, U+10FFFF */
+        NULL
+    };
+    static const char *const bad[] = {
+        "\xff", "\xfe\xff", "\x80", "\xbf", "a\x80z",   /* stray bytes */
+        "\xc0\xaf", "\xc1\xbf",                         /* overlong "/" and U+007F */
+        "\xe0\x80\xaf", "\xe0\x9f\xbf",                 /* overlong three-byte */
+        "\xf0\x80\x80\xaf", "\xf0\x8f\xbf\xbf",         /* overlong four-byte */
+        "\xed\xa0\x80", "\xed\xbf\xbf",                 /* surrogates U+D800, U+DFFF */
+        "\xed\xa0\xbd\xed\xb8\x80",                     /* CESU-8 pair */
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",         /* above U+10FFFF */
+        "\xf8\x88\x80\x80\x80", "\xfc\x84\x80\x80\x80\x80",
+        "\xc3", "\xe6\x97", "\xf0\x9f\x98",             /* cut off at the end */
+        "\xc3z", "\xe6z\xa5", "\xf0\x9f\x98z",          /* cut off in the middle */
+        NULL
+    };
+    const char *const *s;
+    (void)state;
+    for (s = good; *s; s++)
+        if (!pds_valid_utf8(*s, strlen(*s))) fail_msg("good #%d refused", (int)(s - good));
+    for (s = bad; *s; s++)
+        if (pds_valid_utf8(*s, strlen(*s))) fail_msg("bad #%d accepted", (int)(s - bad));
+    /* The length is honoured: a sequence cut by len is refused. */
+    assert_false(pds_valid_utf8("\xc3\xa9", 1));
+    assert_true(pds_valid_utf8("\xc3\xa9\xff", 2));
+    /* pds_valid_text (used for paths and names) refuses the same. */
+    assert_false(pds_valid_text("\xff\xfe", 10));
+    assert_false(pds_valid_text("a\xed\xa0\x80", 10));
+    assert_false(pds_valid_text("\xc0\xaf", 10));
+    assert_false(pds_valid_file_name("mix\xff.wav"));
+}
+
+static void test_bidi_refused_in_names(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    static const char *const bidi[] = {
+        "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
+        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", NULL
+    };
+    const char *const *b, *out;
+    pds_presence_e pr;
+    pds_err_t *e;
+    for (b = bidi; *b; b++) {
+        const char *name = apr_pstrcat(p, "evil", *b, "vaw.exe", NULL);
+        if (!pds_has_bidi(name)) fail_msg("bidi #%d not seen", (int)(b - bidi));
+        if (pds_valid_file_name(name)) fail_msg("bidi #%d in a file name accepted", (int)(b - bidi));
+        if (!pds_name_problem(name)) fail_msg("bidi #%d not a problem", (int)(b - bidi));
+    }
+    /* Neighbours are fine: U+202F (narrow no-break space), U+2065, U+206A,
+     * U+2014 (em dash), and a lone lead byte. */
+    assert_false(pds_has_bidi("a\xe2\x80\xaf" "b"));
+    assert_false(pds_has_bidi("a\xe2\x81\xa5" "b\xe2\x81\xaa"));
+    assert_false(pds_has_bidi("\xe2\x80\x94 em dash"));
+    assert_false(pds_has_bidi("\xe2"));
+    assert_null(pds_name_problem("Caf\xc3\xa9 \xe2\x80\x94 mix"));
+    assert_non_null(pds_name_problem("\xff"));
+
+    /* pds_field_name: a JSON title with U+202E is refused, naming the field. */
+    e = pds_field_name(p, J(fx, "{\"title\": \"a\\u202eb\"}"), "title", 200, &out, &pr);
+    assert_non_null(e);
+    assert_int_equal(e->status, 400);
+    assert_string_equal(e->code, "invalid_field");
+    assert_true(!strncmp(e->message, "title: ", 7));
+    assert_non_null(pds_field_name(p, J(fx, "{\"n\": \"\\u2066x\\u2069\"}"), "n", 200, &out, &pr));
+    assert_null(pds_field_name(p, J(fx, "{\"n\": \"Caf\\u00e9\"}"), "n", 200, &out, &pr));
+    assert_string_equal(out, "Caf\xc3\xa9");
+    assert_null(pds_field_name(p, J(fx, "{}"), "n", 200, &out, &pr));
+    assert_int_equal(pr, PDS_ABSENT);
+}
+
+static void test_valid_query(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    pds_err_t *e;
+    assert_null(pds_valid_query(p, NULL));
+    assert_null(pds_valid_query(p, ""));
+    assert_null(pds_valid_query(p, "bucket=Caf%C3%A9+mix&final=1"));
+    assert_null(pds_valid_query(p, "flag&x="));
+    e = pds_valid_query(p, "a=1&bucket=%FF");
+    assert_non_null(e);
+    assert_int_equal(e->status, 400);
+    assert_string_equal(e->code, "invalid_field");
+    assert_true(!strncmp(e->message, "bucket: ", 8));
+    assert_non_null(pds_valid_query(p, "bucket=%ED%A0%80"));      /* surrogate */
+    assert_non_null(pds_valid_query(p, "bucket=%C0%AF"));         /* overlong */
+    assert_non_null(pds_valid_query(p, "bucket=%E6%97"));         /* cut off */
+    /* Only UTF-8 is checked here: a malformed escape or a control character
+     * is for the route that reads the value (e.g. the OAuth state). */
+    assert_null(pds_valid_query(p, "bucket=%zz&b=%F"));
+    assert_null(pds_valid_query(p, "state=%00"));
+    assert_non_null(pds_valid_query(p, "bucket=%C3"));            /* cut at the end */
+    assert_non_null(pds_valid_query(p, "bucket=%C3%"));
+    assert_null(pds_valid_query(p, "bucket=%C3%A9"));
+    e = pds_valid_query(p, "%FF=1");
+    assert_non_null(e);
+    assert_true(!strncmp(e->message, "query: ", 7));
+}
+
+/* Issue 11: an upload whose argument could not be built (json_pack of a name
+ * that is not UTF-8 answers NULL) is not sent, and the result says why: the
+ * export's ex_failed read an uninitialised result here before. */
+static void test_dbx_unsent_call_fills_result(void **state)
+{
+    fx_t *fx = *state;
+    pds_dbx_conf_t conf;
+    pds_dbx_auth_t auth = { "token", NULL };
+    pds_dbx_res_t res;
+    json_t *arg = json_pack("{s:s}", "path", "/bounces/\xff\xfe.wav");
+    assert_null(arg);                       /* what the export gets for such a name */
+    memset(&conf, 0, sizeof(conf));
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_not_equal(pds_dbx_upload(fx->pool, &conf, &auth, "files/upload_session/finish",
+                                        arg, NULL, 0, 0, &res), APR_SUCCESS);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.transient, 0);     /* trying again cannot help */
+    assert_null(res.result);
+    assert_null(res.tag);
+    assert_null(res.error);
+    assert_non_null(res.why);
+    assert_non_null(strstr(res.why, "files/upload_session/finish"));
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_not_equal(pds_dbx_download(fx->pool, &conf, &auth, "files/download_zip", arg,
+                                          NULL, NULL, NULL, &res), APR_SUCCESS);
+    assert_int_equal(res.transient, 0);
+    assert_non_null(res.why);
 }
 
 /* =========================================================== templates */
@@ -2307,6 +2445,10 @@ int main(void)
         T(test_field_enum),
         T(test_valid_dropbox_path),
         T(test_valid_file_name_and_id),
+        T(test_valid_utf8),
+        T(test_bidi_refused_in_names),
+        T(test_valid_query),
+        T(test_dbx_unsent_call_fills_result),
         T(test_tmpl_variables_escaped),
         T(test_tmpl_dotted_names),
         T(test_tmpl_sections),
