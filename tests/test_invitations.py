@@ -211,7 +211,9 @@ def test_renaming_the_collaborator_to_someone_else_withdraws_it(h, standin):
     assert answer(h, "bob", inv["id"], "accept").status_code == 404
 
 
-HOSTILE_TITLE = f'<img src=x onerror=alert(1)> {BIDI}evil.exe https://phish.example/login'
+# Bidi controls are refused at input since issue 11 item 4 (asserted below), so
+# the hostile words that can be stored are markup, a URL and look-alike text.
+HOSTILE_TITLE = '<img src=x onerror=alert(1)> evil.exe https://phish.example/login'
 HOSTILE_NAME = '<script>alert("x")</script> Dropbox Support https://phish.example'
 
 
@@ -225,12 +227,14 @@ def test_hostile_text_is_plain_data_in_api_notice_and_mail(dropbox_httpd, standi
         alice = h.api("alice")
         assert alice.post("/tracks", json={"title": "a\r\nBcc: victim@example.com"}).status_code == 400
         assert alice.put("/profile", json={"display_name": "x\r\nSubject: hi"}).status_code == 400
-        alice.set_profile(display_name=HOSTILE_NAME + BIDI)
+        assert alice.put("/profile", json={"display_name": HOSTILE_NAME + BIDI}).status_code == 400
+        assert alice.post("/tracks", json={"title": BIDI + HOSTILE_TITLE}).status_code == 400
+        alice.set_profile(display_name=HOSTILE_NAME)
         api, t, c = alice_shares_with_bob(h, standin, title=HOSTILE_TITLE, name=HOSTILE_NAME)
 
         inv = invitations_of(h, "bob")[0]
         assert inv["track_title"] == HOSTILE_TITLE
-        assert inv["from"] == {"username": "alice", "display_name": HOSTILE_NAME + BIDI}
+        assert inv["from"] == {"username": "alice", "display_name": HOSTILE_NAME}
         note = h.api("bob").get("/notifications").json()["notifications"][0]
         # The notice's sentence is the module's own; what alice wrote is data.
         assert note["message"] == "A producer invited you to collaborate on a track."
@@ -244,10 +248,9 @@ def test_hostile_text_is_plain_data_in_api_notice_and_mail(dropbox_httpd, standi
                                 "Content-Transfer-Encoding"}
         assert headers["Subject"] == "You have an invitation on PD Share"
         assert headers["Content-Type"] == "text/plain; charset=utf-8"
-        # The body names the sender by username, shows the words as text, and
-        # drops the bidirectional override that would reorder them.
+        # The body names the sender by username and shows the words as text.
         assert "From (username): alice" in body
-        assert "<img src=x onerror=alert(1)> ?evil.exe https://phish.example/login" in body
+        assert "<img src=x onerror=alert(1)> evil.exe https://phish.example/login" in body
         assert BIDI not in body
         assert "Nothing has been added to your Dropbox" in body
     finally:
@@ -261,7 +264,7 @@ def test_owner_page_shows_invitations_as_text_and_accepts(dropbox_httpd, standin
     h = dropbox_httpd(extra=[f"PDShareJobLease {LEASE}"])
     bob_connected(h, standin)
     name = '<script>window.__pwned=1</script>Dropbox Support'
-    title = f'<img src=x onerror="window.__pwned=1"> {BIDI}3pm.exe https://phish.example'
+    title = '<img src=x onerror="window.__pwned=1"> 3pm.exe https://phish.example'
     h.api("alice").set_profile(display_name=name)
     alice_shares_with_bob(h, standin, title=title)
     run_browser(browser_env, "invitations", {
