@@ -12,6 +12,7 @@
 #include <apr_pools.h>
 
 #include "pds_visitor.h"
+#include "pds_dropbox.h"
 
 static int setup_pool(void **state)
 {
@@ -189,6 +190,37 @@ static void test_link_preview_agents(void **state)
     assert_false(pds_is_link_preview(NULL));
 }
 
+/* A file gone from Dropbox is told apart from every other failure. */
+static void test_dbx_path_gone(void **state)
+{
+    static const struct { int status; const char *error; int gone; } cases[] = {
+        { 409, "{\".tag\":\"path\",\"path\":{\".tag\":\"not_found\"}}", 1 },
+        { 409, "{\".tag\":\"path\",\"path\":{\".tag\":\"not_file\"}}", 1 },
+        { 409, "{\".tag\":\"path\",\"path\":{\".tag\":\"restricted_content\"}}", 0 },
+        { 409, "{\".tag\":\"path\",\"path\":\"not_found\"}", 0 },
+        { 409, "{\".tag\":\"email_not_verified\"}", 0 },
+        { 409, "{\".tag\":\"path\"}", 0 },
+        { 401, "{\".tag\":\"path\",\"path\":{\".tag\":\"not_found\"}}", 0 },
+        { 503, NULL, 0 },
+        { 0, NULL, 0 },
+    };
+    size_t i;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pds_dbx_res_t res;
+        memset(&res, 0, sizeof(res));
+        res.status = cases[i].status;
+        if (cases[i].error) {
+            res.error = json_loads(cases[i].error, 0, NULL);
+            assert_non_null(res.error);
+            res.tag = json_string_value(json_object_get(res.error, ".tag"));
+        }
+        if (pds_dbx_path_gone(&res) != cases[i].gone)
+            fail_msg("case %zu (%d %s): want gone=%d", i, cases[i].status,
+                     cases[i].error ? cases[i].error : "-", cases[i].gone);
+        json_decref(res.error);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_range_max_parts, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_range_many_parts, setup_pool, teardown_pool),
         cmocka_unit_test_setup_teardown(test_link_preview_agents, setup_pool, teardown_pool),
+        cmocka_unit_test_setup_teardown(test_dbx_path_gone, setup_pool, teardown_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
