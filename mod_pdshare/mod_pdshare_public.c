@@ -141,18 +141,10 @@ static int send_unavailable(request_rec *r, const char *nonce)
 /* /s/{token}.json answers its errors in the owner API's error shape. */
 static int send_json_error(request_rec *r, int status, const char *code, const char *message)
 {
-    json_t *body = pds_json_pool(r->pool, json_pack("{s:{s:s,s:s}}", "error", "code", code,
-                                                    "message", message));
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!text) return HTTP_INTERNAL_SERVER_ERROR;
     if (status == HTTP_SERVICE_UNAVAILABLE)
         apr_table_setn(r->err_headers_out, "Retry-After", "30");
-    r->status = status;
-    ap_set_content_type(r, "application/json");
-    ap_set_content_length(r, strlen(text));
-    if (!r->header_only) ap_rputs(text, r);
-    free(text);
-    return OK;
+    return pdshare_write_json(r, status, pds_json_pool(r->pool, json_pack(
+                              "{s:{s:s,s:s}}", "error", "code", code, "message", message)));
 }
 
 /* A refusal of the page or its JSON: the friendly page, or the error shape. */
