@@ -12,9 +12,11 @@
 #include "pds_page.h"
 #include "pds_crypto.h"
 #include "pds_dropbox.h"
+#include "pds_visitor.h"
+#include <http_core.h>
 #include <util_filter.h>
 
-typedef enum { R_PAGE, R_JSON, R_PLAY, R_FILE, R_ZIP, R_ASSET, R_NONE } route_e;
+typedef enum { R_PAGE, R_JSON, R_PLAY, R_FILE, R_ZIP, R_ASSET, R_SLASH, R_NONE } route_e;
 
 typedef struct {
     route_e kind;
@@ -30,7 +32,14 @@ static void parse_route(apr_pool_t *p, const char *path, route_t *rt)
     char *copy = apr_pstrdup(p, path + 1), *last, *tok;
     memset(rt, 0, sizeof(*rt));
     rt->kind = R_NONE;
-    if (strstr(path, "//") || (path[0] && path[strlen(path) - 1] == '/' && path[1])) return;
+    if (strstr(path, "//")) return;
+    if (path[0] && path[1] && path[strlen(path) - 1] == '/') {
+        /* "/{token}/" (or "/{token}.json/"): redirected to the page (README). */
+        if (strchr(path + 1, '/') != path + strlen(path) - 1) return;
+        rt->token = apr_pstrndup(p, path + 1, strlen(path) - 2);
+        rt->kind = R_SLASH;
+        return;
+    }
     for (tok = apr_strtok(copy, "/", &last); tok; tok = apr_strtok(NULL, "/", &last)) {
         if (n == 5) return;
         seg[n++] = tok;
@@ -128,6 +137,32 @@ static int send_unavailable(request_rec *r, const char *nonce)
                        "Temporarily unavailable",
                        "This share cannot be opened right now. Please try again in a few minutes.",
                        NULL);
+}
+
+/* /s/{token}.json answers its errors in the owner API's error shape. */
+static int send_json_error(request_rec *r, int status, const char *code, const char *message)
+{
+    if (status == HTTP_SERVICE_UNAVAILABLE)
+        apr_table_setn(r->err_headers_out, "Retry-After", "30");
+    return pdshare_write_json(r, status, pds_json_pool(r->pool, json_pack(
+                              "{s:{s:s,s:s}}", "error", "code", code, "message", message)));
+}
+
+/* A refusal of the page or its JSON: the friendly page, or the error shape. */
+static int send_refusal(request_rec *r, route_e kind, const char *nonce, int status,
+                        const char *code, const char *title, const char *message)
+{
+    if (kind == R_JSON) return send_json_error(r, status, code, message);
+    return send_notice(r, nonce, status, code, title, message, NULL);
+}
+
+static int send_unavailable_for(request_rec *r, route_e kind, const char *nonce)
+{
+    if (kind == R_JSON)
+        return send_json_error(r, HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                               "This share cannot be opened right now. Please try again in a "
+                               "few minutes.");
+    return send_unavailable(r, nonce);
 }
 
 static int send_asset(request_rec *r, const char *name)
@@ -232,14 +267,44 @@ static const char *media_type(const char *format)
     return "application/octet-stream";
 }
 
+/* httpd's MaxRanges for this request: negative for no limit. */
+static int max_ranges(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    if (!core || core->max_ranges == AP_MAXRANGES_UNLIMITED) return -1;
+    if (core->max_ranges >= 0) return core->max_ranges;
+    return 200;                 /* AP_DEFAULT_MAX_RANGES of httpd's byterange filter */
+}
+
+/* Whether the answer to this GET of a local file carries its byte 0, and so
+ * counts as a download. The Range header is parsed here (RFC 9110) and
+ * handed on to httpd's byterange filter in a canonical form (or removed
+ * when it is ignored), so what is counted and what is sent cannot differ.
+ * The ETag and Last-Modified must already be in headers_out (If-Range). */
+static int local_answer_has_first_byte(request_rec *r, apr_off_t size)
+{
+    const char *range = apr_table_get(r->headers_in, "Range");
+    pds_range_t parsed;
+    if (!range) range = apr_table_get(r->headers_in, "Request-Range");   /* as httpd does */
+    apr_table_unset(r->headers_in, "Request-Range");
+    if (!range) return 1;
+    if (ap_condition_if_range(r, r->headers_out) == AP_CONDITION_NOMATCH) {
+        apr_table_unset(r->headers_in, "Range");            /* a changed file: 200, whole */
+        return 1;
+    }
+    pds_range_parse(r->pool, range, size, max_ranges(r), &parsed);
+    if (parsed.kind == PDS_RANGE_WHOLE) apr_table_unset(r->headers_in, "Range");
+    else apr_table_setn(r->headers_in, "Range", parsed.header);
+    return parsed.first_byte;
+}
+
 /* An uploaded file not in Dropbox (yet): served from local storage by httpd
- * itself (sendfile; httpd's byterange filter answers Range requests). A
- * Range request past the first byte continues a download and is not counted
- * again. */
+ * itself (sendfile; httpd's byterange filter answers Range requests). It
+ * counts when the answer carries the file's first byte: a Range request
+ * past it continues a download and is not counted again. */
 static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
                        pds_page_file_t *f, const char *kind)
 {
-    const char *range = apr_table_get(r->headers_in, "Range");
     apr_bucket_brigade *bb;
     apr_file_t *fd;
     apr_finfo_t fi;
@@ -254,14 +319,6 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
                       " missing (%s)", f->id, f->local_path);
         return send_unavailable(r, nonce);
     }
-    if (!r->header_only && (!range || !strncmp(range, "bytes=0-", 8))
-        && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
-                                 pds_category_names[f->category]))) {
-        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                              "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
-        return send_unavailable(r, nonce);
-    }
-    if (!r->header_only) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     ap_set_content_type(r, media_type(f->format));
     /* A file name safe in a header, and the exact one for clients that read filename*. */
     ascii = apr_pstrdup(r->pool, f->name);
@@ -278,7 +335,17 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
     ap_set_etag(r);
     apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
     ap_set_content_length(r, fi.size);
-    if (r->header_only) return OK;
+    if (r->header_only) return OK;                        /* HEAD never counts */
+    if (local_answer_has_first_byte(r, fi.size)) {
+        if ((e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
+                                  pds_category_names[f->category]))) {
+            pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                                  "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
+            apr_table_clear(r->headers_out);              /* none of the file's headers */
+            return send_unavailable(r, nonce);
+        }
+        pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
+    }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_brigade_insert_file(bb, fd, 0, fi.size, r->pool);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
@@ -318,17 +385,34 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     if (c->cache) log_cache_outage(r, &trace);
     if (rv == APR_SUCCESS && fill.res.status)
         pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);  /* Dropbox answered */
-    if (rv != APR_SUCCESS) {
-        ctx->dbx->why = fill.res.why ? fill.res.why : ctx->dbx->why;
-        return send_dropbox_unavailable(r, nonce, ctx, NULL, fill.res.retry_after, producer);
+    if (rv != APR_SUCCESS && pds_dbx_path_gone(&fill.res)) {
+        /* Dropbox answered: the producer moved or deleted the file. Not an
+         * outage, and nothing is cached (a file put back serves again). */
+        pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00110: file %s is no longer in the"
+                      " Dropbox of %s: %s", f->id, share[SH_OWNER],
+                      fill.res.why ? fill.res.why : "path not found");
+        return send_notice(r, nonce, HTTP_NOT_FOUND, "gone", "File no longer available",
+                           "This file is no longer available: the producer has moved or"
+                           " deleted it.", producer);
     }
-    if ((e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
-                              pds_category_names[f->category]))) {
+    if (rv != APR_SUCCESS) {
+        /* Dropbox refused the producer's token (refresh answered invalid_grant,
+         * or another auth error): that producer's state, not an outage. */
+        const pds_err_t *refused = fill.res.status == 401 && !fill.res.transient
+            ? pds_err(r->pool, 503, "dropbox_revoked", "the Dropbox connection was refused")
+            : NULL;
+        ctx->dbx->why = fill.res.why ? fill.res.why : ctx->dbx->why;
+        return send_dropbox_unavailable(r, nonce, ctx, refused, fill.res.retry_after, producer);
+    }
+    /* HEAD never counts. */
+    if (!r->header_only && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
+                                                 pds_category_names[f->category]))) {
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
-    pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
+    if (!r->header_only) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     apr_table_setn(r->headers_out, "Location", link);
     return HTTP_MOVED_TEMPORARILY;
 }
@@ -447,6 +531,22 @@ static int stream_zip(request_rec *r, const char *nonce, pds_ctx_t *ctx, const c
     return OK;
 }
 
+/* "/s/{token}/": 301 to the page (or its JSON) without the slash. Only a
+ * well-formed token is put into Location; anything else is not found. */
+static int redirect_without_slash(request_rec *r, const char *nonce, const char *token)
+{
+    apr_size_t len = strlen(token);
+    const char *bare = len > 5 && !strcmp(token + len - 5, ".json")
+                       ? apr_pstrndup(r->pool, token, len - 5) : token;
+    if (!pds_token_wellformed(bare))
+        return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
+                           "This link does not lead to a share. Check that it was copied whole.",
+                           NULL);
+    apr_table_setn(r->headers_out, "Location",
+                   apr_pstrcat(r->pool, pdshare_location(r), "/", token, NULL));
+    return HTTP_MOVED_PERMANENTLY;
+}
+
 int pdshare_public_handler(request_rec *r)
 {
     const char *path, *nonce, **share = NULL;
@@ -466,40 +566,42 @@ int pdshare_public_handler(request_rec *r)
     if (rt.kind == R_ASSET) return send_asset(r, rt.a);
     nonce = set_page_headers(r);
     if (path && !pds_valid_utf8(path, strlen(path)))    /* a token or an id that is not text */
-        return send_notice(r, nonce, HTTP_BAD_REQUEST, "invalid_field", "Bad link",
-                           "This link is not well-formed. Check that it was copied whole.", NULL);
+        return send_refusal(r, rt.kind, nonce, HTTP_BAD_REQUEST, "invalid_field", "Bad link",
+                            "This link is not well-formed. Check that it was copied whole.");
+    if (rt.kind == R_SLASH) return redirect_without_slash(r, nonce, rt.token);
     if (rt.kind == R_NONE)
         return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
                            "This link does not lead to a share. Check that it was copied whole.",
                            NULL);
 
-    if (!(ctx = pdshare_ctx(r, NULL))) return send_unavailable(r, nonce);
+    if (!(ctx = pdshare_ctx(r, NULL))) return send_unavailable_for(r, rt.kind, nonce);
+    ctx->link_preview = pds_is_link_preview(apr_table_get(r->headers_in, "User-Agent"));
     switch (pds_share_by_token(ctx, rt.token, &share)) {
     case PDS_SHARE_OK:
         break;
     case PDS_SHARE_NOT_FOUND:
-        return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
-                           "This link does not lead to a share. Check that it was copied whole.",
-                           NULL);
+        return send_refusal(r, rt.kind, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
+                            "This link does not lead to a share. Check that it was copied whole.");
     case PDS_SHARE_EXPIRED:
-        return send_notice(r, nonce, HTTP_GONE, "expired", "This link has expired",
-                           "The link has expired. Ask the producer for a new one.", NULL);
+        return send_refusal(r, rt.kind, nonce, HTTP_GONE, "expired", "This link has expired",
+                            "The link has expired. Ask the producer for a new one.");
     case PDS_SHARE_REVOKED:
-        return send_notice(r, nonce, HTTP_GONE, "disabled", "This share has been disabled",
-                           "The producer has disabled this share.", NULL);
+        return send_refusal(r, rt.kind, nonce, HTTP_GONE,
+                            rt.kind == R_JSON ? "revoked" : "disabled",
+                            "This share has been disabled", "The producer has disabled this share.");
     case PDS_SHARE_ERROR:
     default:
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00031: looking up share %s: %s",
                               pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
-        return send_unavailable(r, nonce);
+        return send_unavailable_for(r, rt.kind, nonce);
     }
     if ((e = (rt.kind == R_PAGE || rt.kind == R_JSON) ? pds_page_build(ctx, share, &page)
                                                      : pds_page_files_model(ctx, share, &page))) {
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00032: building share %s: %s",
                               pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
-        return send_unavailable(r, nonce);
+        return send_unavailable_for(r, rt.kind, nonce);
     }
 
     /* Downloads are marked unavailable when the owner's Dropbox cannot be used. */
@@ -510,7 +612,8 @@ int pdshare_public_handler(request_rec *r)
     }
     if (rt.kind == R_PAGE) {
         json_t *data = page_data(r, page->view, nonce);
-        /* Count first: a view that cannot be recorded is not answered 200. */
+        /* Count first: a view that cannot be recorded is not answered 200. A
+         * link-preview fetcher's is recorded as a preview (pds_event_record). */
         if (!r->header_only && (e = pds_event_record(ctx, share[SH_ID], NULL, NULL, "view", NULL))) {
             pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                                   "PDS00033: recording a view of share %s: %s",
@@ -521,8 +624,17 @@ int pdshare_public_handler(request_rec *r)
         return send_html(r, HTTP_OK, "share", data);
     }
     if (rt.kind == R_JSON) {
-        char *text = json_dumps(page->view, JSON_COMPACT | JSON_ENSURE_ASCII);
-        if (!text) return HTTP_INTERNAL_SERVER_ERROR;
+        char *text;
+        /* People's JSON fetches are not views; a link preview's is a preview. */
+        if (!r->header_only && ctx->link_preview
+            && (e = pds_event_record(ctx, share[SH_ID], NULL, NULL, "preview", NULL))) {
+            pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
+                                  "PDS00033: recording a preview of share %s: %s",
+                                  pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+            return send_unavailable_for(r, rt.kind, nonce);
+        }
+        if (!(text = json_dumps(page->view, JSON_COMPACT | JSON_ENSURE_ASCII)))
+            return HTTP_INTERNAL_SERVER_ERROR;
         ap_set_content_type(r, "application/json; charset=utf-8");
         ap_set_content_length(r, strlen(text));
         if (!r->header_only) ap_rputs(text, r);

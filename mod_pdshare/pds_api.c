@@ -589,6 +589,7 @@ static void share_stats_init(json_t *share)
     size_t i;
     json_t *t;
     json_object_set_new(share, "views", json_integer(0));
+    json_object_set_new(share, "previews", json_integer(0));
     json_object_set_new(share, "plays", json_integer(0));
     json_object_set_new(share, "downloads", json_integer(0));
     json_object_set_new(share, "downloads_by_type", by_type_zero());
@@ -607,6 +608,7 @@ static void share_stats_add(json_t *share, const char **r)
     json_t *t;
     pds_parse_int64(r[4], 0, APR_INT64_MAX, &n);
     if (!strcmp(r[2], "view")) { add_count(share, "views", n); return; }
+    if (!strcmp(r[2], "preview")) { add_count(share, "previews", n); return; }
     if (!strcmp(r[2], "play")) add_count(share, "plays", n);
     if (!strcmp(r[2], "download")) {
         add_count(share, "downloads", n);

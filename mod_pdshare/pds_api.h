@@ -25,6 +25,7 @@ typedef struct {
     const char *redirect_uri;    /* OAuth redirect URI */
     struct pds_dbx_env_t *dbx;   /* the Dropbox connection's environment */
     apr_int64_t now;
+    int link_preview;            /* the visitor is a link-preview fetcher (pds_event_record) */
 } pds_ctx_t;
 
 typedef struct {

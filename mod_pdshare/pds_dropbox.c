@@ -264,3 +264,13 @@ apr_status_t pds_dbx_upload(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_db
     req.body_len = len;
     return call(p, c, route, &req, 1, res);
 }
+
+int pds_dbx_path_gone(const pds_dbx_res_t *res)
+{
+    json_t *path;
+    const char *tag;
+    if (res->status != 409 || !res->tag || strcmp(res->tag, "path") || !res->error) return 0;
+    path = json_object_get(res->error, "path");
+    tag = json_string_value(json_object_get(path, ".tag"));
+    return tag && (!strcmp(tag, "not_found") || !strcmp(tag, "not_file"));
+}

@@ -53,6 +53,11 @@ apr_status_t pds_dbx_upload(apr_pool_t *p, const pds_dbx_conf_t *c, const pds_db
                             const char *route, json_t *arg, apr_file_t *file, apr_off_t offset,
                             apr_size_t len, pds_dbx_res_t *res);
 
+/* Whether a failed call on a path answered that nothing (or a folder) is
+ * there: 409 with a LookupError not_found or not_file. The file is gone;
+ * Dropbox itself is fine. */
+int pds_dbx_path_gone(const pds_dbx_res_t *res);
+
 /* Form encoding (application/x-www-form-urlencoded). */
 const char *pds_form_encode(apr_pool_t *p, const char *s);
 /* The Dropbox-API-Arg header value: JSON with every non-ASCII character

@@ -55,7 +55,9 @@ int pds_zip_group(const char *name);
  * is not "/", the root, or a category folder of the root (whose ZIP would
  * hold other tracks' files). NULL otherwise. */
 const char *pds_zip_folder(apr_pool_t *p, const char *root, apr_array_header_t *paths);
-/* Record a view, play or download; exact, one row per event. */
+/* Record a view, play or download; exact, one row per event. For a
+ * link-preview fetcher (ctx->link_preview) a view is recorded as a
+ * "preview", and plays and downloads are not recorded at all. */
 pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,
                             const char *file_id, const char *kind, const char *category);
 /* The producer's profile as JSON (display_name, avatar_url, header_url,

@@ -34,7 +34,7 @@ static void usage(FILE *out)
         "  shares create PRODUCER [--expires-days N] [--title T] (--bucket B | TRACK_ID...)\n"
         "                                          create a share, print it with its URL\n"
         "  shares revoke PRODUCER SHARE_ID         disable a share from the next request on\n"
-        "  shares stats PRODUCER SHARE_ID          views, plays and downloads of a share\n");
+        "  shares stats PRODUCER SHARE_ID          views, previews, plays and downloads of a share\n");
 }
 
 static int fail(const char *fmt, const char *arg)

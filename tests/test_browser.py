@@ -187,7 +187,7 @@ def test_owner_connects_shares_copies_and_revokes(dropbox_httpd, standin, browse
     assert s["title"] == "For the label" and s["status"] == "revoked"
     assert [t["title"] for t in s["tracks"]] == ["Night Drive"]
     assert abs(iso_to_epoch(s["expires_at"]) - (before + 7 * 86400)) < 300, s["expires_at"]
-    assert s["views"] == 1
+    assert s["views"] == 1 and s["previews"] == 1, "the browser's view, and one link preview"
 
 
 # --- Done when 3 and 4: accessibility, console, screenshots -------------------------

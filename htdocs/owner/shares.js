@@ -65,7 +65,8 @@ function card(s) {
   }
   const by = s.downloads_by_type || {};
   const stats = el("dl", { class: "stats" },
-    ...[["Views", s.views], ["Plays", s.plays], ["Downloads", s.downloads]].map(([k, v]) =>
+    ...[["Views", s.views], ["Link previews", s.previews], ["Plays", s.plays],
+      ["Downloads", s.downloads]].map(([k, v]) =>
       el("div", {}, el("dt", {}, k), el("dd", {}, String(v || 0)))));
   const li = el("li", { class: "share " + s.status, id: hid, dataset: { id: s.id } },
     el("div", {},

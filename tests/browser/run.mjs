@@ -297,10 +297,17 @@ async function owner(browser) {
   check(r.status() === 200, `the new share answers ${r.status()}`);
   check((await vp.locator("main").innerText()).includes(o.track_title), "the new share does not show the track");
 
+  // A chat app unfurls the link: a link preview, shown beside the views.
+  r = await fetch(copied, { headers: { "User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)" } });
+  check(r.status === 200, `the link preview fetch answers ${r.status}`);
+
   await page.goto(cfg.base + "/pd/app/shares.html");
   await settled(page);
   const card = page.locator("li.share", { has: page.locator(`input[value="${copied}"]`) });
   check(await card.count() === 1, "Share links does not list the new share");
+  const stat = (label) => card.locator(".stats div", { has: page.locator("dt", { hasText: new RegExp(`^${label}$`) }) }).locator("dd").innerText();
+  check(await stat("Views") === "1" && await stat("Link previews") === "1",
+        `Share links shows views ${await stat("Views")} and link previews ${await stat("Link previews")}, not 1 and 1`);
   check((await card.locator(".badge").innerText()) === "Active", "the new share is not Active");
   const copyBtn = card.getByRole("button", { name: `Copy link of ${o.share_title}` });
   await page.evaluate(() => navigator.clipboard.writeText(""));

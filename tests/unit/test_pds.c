@@ -2401,6 +2401,36 @@ static void test_page_events_counted(void **state)
     assert_jint(l, "downloads", 1);
 }
 
+/* A link-preview fetcher's view is a preview; its plays and downloads are
+ * not recorded at all. */
+static void test_page_link_preview_events(void **state)
+{
+    fx_t *fx = *state;
+    const char *t = make_track(fx, "{\"title\": \"T\", \"sharing_status\": \"released\"}");
+    const char *m = add_file(fx, t, "master", "m.wav", "wav");
+    json_t *s = make_share(fx, apr_psprintf(fx->pool, "{\"track_ids\": [\"%s\"]}", t));
+    const char *sid = JSTR(s, "id");
+    pds_ctx_t *c = &fx->ctx;
+    pds_reply_t r;
+
+    c->link_preview = 1;
+    assert_null(pds_event_record(c, sid, NULL, NULL, "view", NULL));
+    assert_null(pds_event_record(c, sid, NULL, NULL, "preview", NULL));
+    assert_null(pds_event_record(c, sid, t, NULL, "play", NULL));
+    assert_null(pds_event_record(c, sid, t, m, "download", "master"));
+    assert_null(pds_event_record(c, sid, t, NULL, "download", "bounce"));   /* a zip */
+    c->link_preview = 0;
+    assert_null(pds_event_record(c, sid, NULL, NULL, "view", NULL));
+
+    r = call(fx, "GET", apr_pstrcat(fx->pool, "/shares/", sid, NULL), NULL, NULL);
+    assert_status(r, 200);
+    assert_jint(r.body, "views", 1);
+    assert_jint(r.body, "previews", 2);
+    assert_jint(r.body, "plays", 0);
+    assert_jint(r.body, "downloads", 0);
+    assert_jint(r.body, "downloads_by_type.master", 0);
+}
+
 static void test_page_helpers(void **state)
 {
     (void)state;
@@ -2483,6 +2513,7 @@ int main(void)
         TDB(test_page_forbidden_category_absent),
         TDB(test_page_best_preview),
         TDB(test_page_events_counted),
+        TDB(test_page_link_preview_events),
         T(test_page_helpers),
     };
     int failed;
