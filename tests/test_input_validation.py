@@ -114,11 +114,14 @@ def test_public_links_not_utf8_are_refused(api, public):
     t = alice.create_track(title="Pub", sharing_status="released")
     s = alice.create_share(track_ids=[t["id"]])
     for enc in NOT_UTF8.values():
-        for path in (f"/s/{enc}", f"/s/{s['token']}/files/{enc}", f"/s/{s['token']}/play/{enc}",
-                     f"/s/{enc}.json"):
+        for path in (f"/s/{enc}", f"/s/{s['token']}/files/{enc}", f"/s/{s['token']}/play/{enc}"):
             r = public(path)
             assert r.status_code == 400, (path, r.status_code)
             assert r.headers["Content-Type"].startswith("text/html")
+        # The page's JSON answers its errors in the error shape (item 6).
+        r = public(f"/s/{enc}.json")
+        assert r.status_code == 400 and r.headers["Content-Type"].startswith("application/json")
+        assert r.json()["error"]["code"] == "invalid_field"
     assert public(f"/s/{s['token']}").status_code == 200
 
 
