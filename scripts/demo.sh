@@ -357,12 +357,12 @@ connect_dropbox() {
     local r status location
     ctl POST next_account "$(json_object account_id "$account_id")" >/dev/null
 
-    r=$(redirect "$api_base/dropbox/connect" -u "$user:$password")
-    read -r status location <<<"$r"
-    [ "$status" = 302 ] || die_log "GET $api_base/dropbox/connect answered $status, not 302: $(head -c 500 "$tmp/answer")"
+    # The owner page POSTs (JSON) for the authorize URL, then goes there.
+    location=$(api POST /dropbox/connect '{}' | json_get authorize_url) ||
+        die_log "POST $api_base/dropbox/connect gave no authorize_url"
     [[ $location == "$dbx_url/oauth2/authorize?"* ]] ||
-        die_log "GET $api_base/dropbox/connect sent to $location, not to $dbx_url/oauth2/authorize"
-    say "connect: GET /pd/api/dropbox/connect -> $status, to the stand-in's authorize page"
+        die_log "POST $api_base/dropbox/connect answered $location, not $dbx_url/oauth2/authorize"
+    say "connect: POST /pd/api/dropbox/connect -> 200, the stand-in's authorize page"
 
     r=$(redirect "$location")
     read -r status location <<<"$r"
