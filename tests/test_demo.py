@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from pdshare_harness import REPO, free_port, port_answers
+from pdshare_harness import REPO, free_port, httpd_bin, port_answers
 
 DEMO = REPO / "scripts" / "demo.sh"
 
@@ -59,6 +59,23 @@ def test_demo_runs_end_to_end_and_stops(module_so):
             # Started as root: the children (www-data) own what they write.
             assert (state / "pdshare.db").owner() == "www-data"
             assert (state / "run").owner() == "www-data"
+
+        # The shipped demo config is hardened too: TRACE is off, and the
+        # access log holds neither the share token nor the OAuth code in full.
+        assert requests.request("TRACE", f"http://127.0.0.1:{port}/", timeout=10).status_code == 405
+        codes = [c["code"] for c in requests.get(
+            f"http://127.0.0.1:{dbx_port}/__control/tokens", timeout=10).json()["codes"]]
+        assert codes
+        access = (state / "access.log").read_text()
+        assert f"/s/{token[:6]}" in access, access[-2000:]
+        assert "/pd/api/dropbox/callback?code=" in access
+        for secret in [token] + codes:
+            assert secret not in access, "a share token or an OAuth code is in the access log"
+
+        # mod_reqtimeout is in what the demo's httpd loads.
+        mods = subprocess.run([httpd_bin(), "-f", str(state / "httpd.conf"), "-M"],
+                              capture_output=True, text=True, timeout=60)
+        assert "reqtimeout_module" in mods.stdout, mods.stdout + mods.stderr
 
         stop = run_demo(env, "stop", timeout=120)
         assert stop.returncode == 0, stop.stdout + stop.stderr
