@@ -4,6 +4,7 @@
  * them masked. httpd's own %r does the same for a password in the URL. */
 #include <strings.h>
 #include <apr_optional.h>
+#include <apr_strings.h>
 #include <mod_log_config.h>
 
 #include "mod_pdshare.h"

@@ -129,17 +129,21 @@ static int revoke_at_dropbox(pds_dbx_env_t *env, const char **r, const char **wh
 {
     pds_dbx_session_t *s = NULL;
     pds_dbx_res_t res;
+    pds_err_t *e;
     const char *saved = env->why;
     int ok = 0;
     *why = NULL;
     /* Refused or expired without a refresh token: nothing live is left. */
     if (!strcmp(r[AC_STATUS], "revoked") || !strcmp(r[AC_STATUS], "expired")) return 0;
     env->why = NULL;
-    if (pds_dbx_session(env, r[AC_USER], &s) || !s)
-        *why = env->why ? env->why : "no usable token";
+    if ((e = pds_dbx_session(env, r[AC_USER], &s)) || !s) {
+        /* Found refused or expired on the way: nothing live either. */
+        if (!e || (strcmp(e->code, "dropbox_revoked") && strcmp(e->code, "dropbox_expired")))
+            *why = env->why ? env->why : "no usable token";
+    }
     else if (pds_dbx_session_rpc(env, s, "auth/token/revoke", NULL, &res) == APR_SUCCESS)
         ok = 1;
-    else
+    else if (res.status != 401 || res.transient)     /* 401, refresh refused: dead already */
         *why = res.why ? res.why : "auth/token/revoke failed";
     env->why = saved;
     return ok;

@@ -271,3 +271,17 @@ def test_no_token_in_the_database_or_the_log(dropbox_httpd, standin):
     for s in secrets + ["pdsharetestsecret"]:
         assert s.encode() not in blobs, "a Dropbox secret is stored in clear"
         assert s.encode() not in log, "a Dropbox secret is in the error log"
+
+
+def test_reconnecting_after_the_app_was_removed_in_dropbox_warns_of_nothing(dropbox_httpd, standin):
+    """The producer removed the app in Dropbox: the earlier tokens are dead there
+    already (the refresh on the way is refused), so there is nothing to revoke and
+    nothing to warn about (the fixture fails on a warning)."""
+    acct = standin.account("alice@example.com", "Alice Producer")
+    h = dropbox_httpd()
+    connect(h, "alice", standin, acct["account_id"])
+    standin.ctl("POST", "revoke_refresh", {"account_id": acct["account_id"]})
+    assert connect(h, "alice", standin, acct["account_id"]).endswith("dropbox=connected")
+    assert "PDS00130" not in h.error_log.read_text()
+    assert len(standin.live_tokens(acct["account_id"])["refresh_tokens"]) == 1
+    assert h.api("alice").get("/dropbox").json()["token_status"] == "ok"
