@@ -13,7 +13,7 @@ CFLAGS := -g -O1 $(SAN) -fno-omit-frame-pointer -Wall -Wno-unused-parameter \
 	-DFZ_TEMPLATES_DIR='"$(REPO)/htdocs/templates"'
 LIBS := $(shell pkg-config --libs $(PKGS))
 
-TARGETS := routes json_bodies query tmpl_text tmpl_data dropbox sealed visitor
+TARGETS := routes json_bodies query tmpl_text tmpl_data dropbox sealed visitor logmask
 
 LIB_SRC := $(sort $(wildcard $(REPO)/mod_pdshare/pds_*.c))
 LIB_OBJ := $(patsubst $(REPO)/mod_pdshare/%.c,$(OUT)/obj/%.o,$(LIB_SRC))

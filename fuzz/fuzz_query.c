@@ -1,12 +1,12 @@
 /* Query strings: the whole input is r->args of
  *   GET /tracks?...              (bucket=, percent-decoded, '+' as space)
- *   GET /dropbox/connect?...     (return_to=, must stay on this site)
+ *   POST /dropbox/connect        ({"return_to": the decoded return_to=}, must stay on this site)
  *   GET /dropbox/callback?...    (code=, state=, error=)
  * Properties: contracted statuses and shapes; GET /tracks answers 200 or
  * 400, and every track it lists is in the asked bucket; the OAuth routes
- * never redirect off this site: a 302 of /dropbox/connect goes to the
- * configured authorize URL with our redirect URI, and the callback's goes
- * to a local path. */
+ * never redirect off this site: the authorize_url /dropbox/connect answers is
+ * the configured authorize URL with our redirect URI, and the callback's 302
+ * goes to a local path. */
 #include <string.h>
 #include <apr_strings.h>
 
@@ -76,17 +76,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  query);
     }
 
-    pds_api_handle(ctx, "GET", "/dropbox/connect", query, NULL, &reply);
-    fz_check_reply(&reply, "GET", "/dropbox/connect");
-    if (reply.status == 302) {
-        const char *st;
-        FZ_CHECK(!strncmp(reply.location, fz_dbx_conf.authorize_url,
-                          strlen(fz_dbx_conf.authorize_url)),
-                 "connect redirected to %.200s", reply.location);
+    {
+        const char *rt = arg(p, query, "return_to", &present);
+        json_t *body = pds_json_pool(p, rt ? json_pack("{s:s}", "return_to", rt) : json_object());
+        if (!body) body = pds_json_pool(p, json_object());   /* not UTF-8: no return_to */
+        pds_api_handle(ctx, "POST", "/dropbox/connect", NULL, body, &reply);
+    }
+    fz_check_reply(&reply, "POST", "/dropbox/connect");
+    if (reply.status == 200) {
+        const char *st, *url = json_string_value(json_object_get(reply.body, "authorize_url"));
+        FZ_CHECK(url && !strncmp(url, fz_dbx_conf.authorize_url,
+                                 strlen(fz_dbx_conf.authorize_url)),
+                 "connect sent to %.200s", url ? url : "(no authorize_url)");
         /* Come back with this state and the input's code= / error=: the
          * callback then knows return_to, and redirects there. */
-        st = strstr(reply.location, "&state=");
-        FZ_CHECK(st != NULL, "authorize URL without state: %.200s", reply.location);
+        st = strstr(url, "&state=");
+        FZ_CHECK(st != NULL, "authorize URL without state: %.200s", url);
         st = apr_pstrndup(p, st + 7, strcspn(st + 7, "&"));
         pds_api_handle(ctx, "GET", "/dropbox/callback",
                        apr_pstrcat(p, "state=", st, "&", query, NULL), NULL, &reply);
@@ -96,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      reply.location);
     }
     else {
-        FZ_CHECK(reply.status == 400, "GET /dropbox/connect?%s answered %d", query, reply.status);
+        FZ_CHECK(reply.status == 400, "POST /dropbox/connect (%s) answered %d", query, reply.status);
     }
 
     pds_api_handle(ctx, "GET", "/dropbox/callback", query, NULL, &reply);

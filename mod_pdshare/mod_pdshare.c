@@ -21,6 +21,7 @@ static void pdshare_register_hooks(apr_pool_t *p)
     ap_hook_child_init(pdshare_jobs_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(pdshare_api_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pdshare_public_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    pdshare_log_register_hooks(p);
     /* Each new mod_dbd connection: session settings, schema migration and
      * our prepared statements (see pdshare_dbd_post_connect). */
     APR_OPTIONAL_HOOK(dbd, post_connect, pdshare_dbd_post_connect, NULL, NULL, APR_HOOK_MIDDLE);

@@ -84,6 +84,9 @@ void pdshare_child_init(apr_pool_t *pchild, server_rec *s);
 /* Per child: the job worker thread (mod_pdshare_jobs.c). */
 void pdshare_jobs_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* The access log's %r, %U, %q and %{Referer}i with secrets masked (mod_pdshare_log.c). */
+void pdshare_log_register_hooks(apr_pool_t *p);
+
 int pdshare_api_handler(request_rec *r);
 int pdshare_public_handler(request_rec *r);
 

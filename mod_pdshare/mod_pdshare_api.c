@@ -164,6 +164,9 @@ int pdshare_api_handler(request_rec *r)
         if (reply.log)
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00020: %s %s answered %d: %s",
                           r->method, path, reply.status, reply.log);
+        if (reply.warn)
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00130: %s %s: %s",
+                          r->method, path, reply.warn);
     }
     if (reply.status == HTTP_SERVICE_UNAVAILABLE)
         apr_table_setn(r->err_headers_out, "Retry-After", "30");

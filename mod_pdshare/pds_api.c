@@ -961,18 +961,23 @@ static int local_path(const char *s)
         && !strstr(s, "://") && pds_valid_text(s, 512);
 }
 
-static pds_err_t *dropbox_connect(pds_ctx_t *ctx, const char *query, pds_reply_t *out,
-                                  json_t **res)
+/* POST only, with a JSON body: a page of another site can navigate a browser to
+ * a GET, or post a form (not JSON), but cannot start a connection. */
+static pds_err_t *dropbox_connect(pds_ctx_t *ctx, json_t *body, json_t **res)
 {
-    const char *return_to = query_arg(ctx->pool, query, "return_to"), *url;
+    static const char *const fields[] = { "return_to", NULL };
+    json_t *v = json_object_get(body, "return_to");
+    const char *return_to = NULL, *url;
     pds_err_t *e;
-    if (return_to && !local_path(return_to))
-        return pds_err(ctx->pool, 400, "invalid_field",
-                       "return_to: must be a path on this site, like /pd/settings");
+    if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
+    if (v && !json_is_null(v)) {
+        return_to = json_is_string(v) ? json_string_value(v) : NULL;
+        if (!return_to || !local_path(return_to))
+            return pds_err(ctx->pool, 400, "invalid_field",
+                           "return_to: must be a path on this site, like /pd/settings");
+    }
     if (!return_to) return_to = apr_pstrcat(ctx->pool, ctx->api_path, "/dropbox", NULL);
     if ((e = pds_dbx_connect_begin(ctx->dbx, ctx->redirect_uri, return_to, &url))) return e;
-    out->status = 302;
-    out->location = url;
     *res = json_pack("{s:s}", "authorize_url", url);
     return NULL;
 }
@@ -993,7 +998,10 @@ static pds_err_t *dropbox_callback(pds_ctx_t *ctx, const char *query, pds_reply_
         *res = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", e->message);
         if (ctx->dbx->why) out->log = ctx->dbx->why;
     }
-    else *res = json_pack("{s:b}", "connected", 1);
+    else {
+        *res = json_pack("{s:b}", "connected", 1);
+        out->warn = ctx->dbx->notice;
+    }
     return NULL;
 }
 
@@ -1131,8 +1139,8 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
         else *err = pds_dbx_disconnect(ctx->dbx, res);
     }
     else if (n == 2 && !strcmp(seg[0], "dropbox") && !strcmp(seg[1], "connect")) {
-        ALLOW("GET");
-        *err = dropbox_connect(ctx, query, out, res);
+        ALLOW("POST");
+        *err = dropbox_connect(ctx, body, res);
     }
     else if (n == 2 && !strcmp(seg[0], "dropbox") && !strcmp(seg[1], "callback")) {
         ALLOW("GET");

@@ -34,6 +34,7 @@ typedef struct {
     const char *allow;           /* for 405: the methods the route takes */
     const char *location;        /* for 302: where to */
     const char *log;             /* for the error log (never a secret) */
+    const char *warn;            /* a warning on an answer that went through (never a secret) */
 } pds_reply_t;
 
 /* Answer one API request. `path` is relative to the handler's location and

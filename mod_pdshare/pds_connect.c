@@ -120,6 +120,35 @@ static pds_err_t *create_folders(pds_dbx_env_t *env, pds_dbx_session_t *s)
     return NULL;
 }
 
+static pds_err_t *account_row(pds_dbx_env_t *env, const char *owner, const char ***row);
+
+/* Revoke the connection in account row r at Dropbox: its access token (refreshed
+ * first when it has expired), which ends its refresh token too. 1 when Dropbox
+ * confirmed it; 0 otherwise, with *why set when a live token may be left. */
+static int revoke_at_dropbox(pds_dbx_env_t *env, const char **r, const char **why)
+{
+    pds_dbx_session_t *s = NULL;
+    pds_dbx_res_t res;
+    pds_err_t *e;
+    const char *saved = env->why;
+    int ok = 0;
+    *why = NULL;
+    /* Refused or expired without a refresh token: nothing live is left. */
+    if (!strcmp(r[AC_STATUS], "revoked") || !strcmp(r[AC_STATUS], "expired")) return 0;
+    env->why = NULL;
+    if ((e = pds_dbx_session(env, r[AC_USER], &s)) || !s) {
+        /* Found refused or expired on the way: nothing live either. */
+        if (!e || (strcmp(e->code, "dropbox_revoked") && strcmp(e->code, "dropbox_expired")))
+            *why = env->why ? env->why : "no usable token";
+    }
+    else if (pds_dbx_session_rpc(env, s, "auth/token/revoke", NULL, &res) == APR_SUCCESS)
+        ok = 1;
+    else if (res.status != 401 || res.transient)     /* 401, refresh refused: dead already */
+        *why = res.why ? res.why : "auth/token/revoke failed";
+    env->why = saved;
+    return ok;
+}
+
 pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const char *state,
                                   const char *error, const char **return_to)
 {
@@ -127,7 +156,7 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
     pds_db_t *db = env->ctx->db;
     pds_rows_t *rs;
     const char **st, *hash, *verifier, *access, *refresh, *now, *type, *team = NULL;
-    const char *root_ns = NULL, *home = "", *sealed_a, *sealed_r = NULL;
+    const char *root_ns = NULL, *home = "", *sealed_a, *sealed_r = NULL, **old, *why;
     apr_table_t *form;
     pds_dbx_res_t res;
     pds_dbx_session_t s;
@@ -230,6 +259,13 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
     if (refresh) sealed_r = pds_seal(p, env->key, ctx_refresh(env, s.username), refresh);
     if (!sealed_a || (refresh && !sealed_r))
         return pds_err(p, 503, "unavailable", "cannot seal the tokens");
+    /* Reconnecting (the same account or another): the earlier tokens are ended
+     * at Dropbox before they are forgotten here, or they stay live there. */
+    if ((e = account_row(env, s.username, &old))) return e;
+    if (old && !revoke_at_dropbox(env, old, &why) && why)
+        env->notice = apr_psprintf(p, "the earlier Dropbox connection of %s could not be"
+                                   " revoked at Dropbox (%s); it is replaced all the same",
+                                   s.username, why);
     now = pds_db_i64(p, env->ctx->now);
     if (EXEC(db, "pds_account_put", NULL, s.username, s.account_id, jstr(acct, "email"),
              jstr(json_object_get(acct, "name"), "display_name"), type, team, root_ns,
@@ -405,21 +441,16 @@ int pds_dbx_usable(pds_dbx_env_t *env, const char *owner)
 pds_err_t *pds_dbx_disconnect(pds_dbx_env_t *env, json_t **out)
 {
     apr_pool_t *p = env->ctx->pool;
-    pds_dbx_session_t *s = NULL;
-    pds_dbx_res_t res;
-    const char **r;
+    const char **r, *why;
     pds_err_t *e;
-    int revoked = 0;
+    int revoked;
     if (!env->dbx) return not_configured(env);
     if ((e = account_row(env, env->ctx->user, &r))) return e;
     if (!r) return pds_err(p, 404, "not_found", "Dropbox is not connected");
     /* Revoke at Dropbox (which also ends the refresh token), then forget.
      * A connection Dropbox already dropped is forgotten all the same. */
-    if (strcmp(r[AC_STATUS], "revoked") && !pds_dbx_session(env, env->ctx->user, &s) && s) {
-        if (pds_dbx_session_rpc(env, s, "auth/token/revoke", NULL, &res) == APR_SUCCESS)
-            revoked = 1;
-        else env->why = res.why;
-    }
+    revoked = revoke_at_dropbox(env, r, &why);
+    if (why) env->why = why;
     if (EXEC(env->ctx->db, "pds_account_delete", NULL, env->ctx->user)) return db_failed(env);
     *out = json_pack("{s:b,s:b}", "connected", 0, "revoked_at_dropbox", revoked);
     return NULL;

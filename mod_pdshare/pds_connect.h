@@ -17,6 +17,7 @@ typedef struct pds_dbx_env_t {
     const unsigned char *key;        /* the data key (PDShareDataKeyFile) */
     const char *root;                /* PDShareDropboxRoot */
     const char *why;                 /* set on failure: detail for the error log */
+    const char *notice;              /* set on success: a problem worth a warning (no secret) */
 } pds_dbx_env_t;
 
 typedef struct {
@@ -35,7 +36,9 @@ typedef struct {
 pds_err_t *pds_dbx_connect_begin(pds_dbx_env_t *env, const char *redirect_uri,
                                  const char *return_to, const char **authorize_url);
 /* The callback: checks state (producer, single use, age), exchanges the
- * code, reads the account, creates the folders and stores the sealed tokens. */
+ * code, reads the account, creates the folders and stores the sealed tokens.
+ * Tokens of an earlier connection are revoked at Dropbox first; when that
+ * fails, env->notice says so and the new connection is stored all the same. */
 pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const char *state,
                                   const char *error, const char **return_to);
 pds_err_t *pds_dbx_status(pds_dbx_env_t *env, json_t **out);

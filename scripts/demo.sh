@@ -11,13 +11,15 @@
 #   PDSHARE_DROPBOX_PORT=8081         the Dropbox stand-in's loopback port
 #   PDSHARE_DEMO_DIR=<repo>/demo-run  state: config, SQLite file, keys, WAVs, logs
 #   PDSHARE_SKIP_BUILD=1              use the module already built
+#   PDSHARE_SKIP_DEPS=1               do not run scripts/install-deps.sh
+#   PDSHARE_HTTPD=/usr/sbin/apache2   the httpd binary to run
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${PDSHARE_PORT:-8080}
 dbx_port=${PDSHARE_DROPBOX_PORT:-8081}
 dir=${PDSHARE_DEMO_DIR:-$repo/demo-run}
-httpd=/usr/sbin/apache2
+httpd=${PDSHARE_HTTPD:-/usr/sbin/apache2}
 python=/usr/bin/python3
 module=$repo/mod_pdshare/.libs/mod_pdshare.so
 moddir=/usr/lib/apache2/modules
@@ -127,7 +129,7 @@ sed_value() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 write_conf() {
     local compiled load_lines="" user_lines="" m
     compiled=$("$httpd" -l)
-    for m in mpm_event authz_core authn_core authn_file auth_basic authz_user dbd mime alias dir headers; do
+    for m in mpm_event authz_core authn_core authn_file auth_basic authz_user dbd mime alias dir headers reqtimeout; do
         if grep -qE "^[[:space:]]*mod_$m\.c\$" <<<"$compiled"; then
             continue
         fi
@@ -357,12 +359,12 @@ connect_dropbox() {
     local r status location
     ctl POST next_account "$(json_object account_id "$account_id")" >/dev/null
 
-    r=$(redirect "$api_base/dropbox/connect" -u "$user:$password")
-    read -r status location <<<"$r"
-    [ "$status" = 302 ] || die_log "GET $api_base/dropbox/connect answered $status, not 302: $(head -c 500 "$tmp/answer")"
+    # The owner page POSTs (JSON) for the authorize URL, then goes there.
+    location=$(api POST /dropbox/connect '{}' | json_get authorize_url) ||
+        die_log "POST $api_base/dropbox/connect gave no authorize_url"
     [[ $location == "$dbx_url/oauth2/authorize?"* ]] ||
-        die_log "GET $api_base/dropbox/connect sent to $location, not to $dbx_url/oauth2/authorize"
-    say "connect: GET /pd/api/dropbox/connect -> $status, to the stand-in's authorize page"
+        die_log "POST $api_base/dropbox/connect answered $location, not $dbx_url/oauth2/authorize"
+    say "connect: POST /pd/api/dropbox/connect -> 200, the stand-in's authorize page"
 
     r=$(redirect "$location")
     read -r status location <<<"$r"
@@ -522,13 +524,17 @@ print(len(want))
 }
 
 start_demo() {
+    # First what a fresh machine lacks (apache2 among it), then the checks.
+    if [ "${PDSHARE_SKIP_DEPS:-0}" != 1 ]; then
+        "$repo/scripts/install-deps.sh" || die "installing the packages failed (see above)"
+    fi
     [ -x "$httpd" ] || die "$httpd not found: install apache2 (scripts/install-deps.sh)"
     [ -x "$python" ] || die "$python not found: install python3 (scripts/install-deps.sh)"
     if ! [[ $port =~ ^[0-9]+$ && $dbx_port =~ ^[0-9]+$ ]] || [ "$port" = "$dbx_port" ]; then
         die "PDSHARE_PORT ($port) and PDSHARE_DROPBOX_PORT ($dbx_port) must be two different port numbers"
     fi
     if [ "${PDSHARE_SKIP_BUILD:-0}" != 1 ]; then
-        "$repo/scripts/build.sh"
+        PDSHARE_SKIP_DEPS=1 "$repo/scripts/build.sh"
     fi
     [ -f "$module" ] || die "$module not found: the build did not produce the module"
 
@@ -547,6 +553,10 @@ start_demo() {
         chown -R www-data:www-data "$dir"
         if ! su -s /bin/sh www-data -c "test -r '$module' && test -r '$repo/htdocs' && test -r '$repo/tests/dropbox_standin/__main__.py'" 2>/dev/null; then
             die "www-data cannot read $module, $repo/htdocs or $repo/tests: make the repository world-readable"
+        fi
+        # It must also reach the state directory: every directory above it searchable.
+        if ! su -s /bin/sh www-data -c "test -w '$dir' && test -w '$dir/run'" 2>/dev/null; then
+            die "www-data cannot write $dir (a directory above it is closed to others?): set PDSHARE_DEMO_DIR to a directory www-data can reach"
         fi
     fi
     # After the chown: these stay the starting user's (root's), mode 0400.

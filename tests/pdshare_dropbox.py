@@ -110,6 +110,10 @@ class StandIn:
     def tokens(self):
         return self.ctl("GET", "tokens")
 
+    def live_tokens(self, account_id):
+        """{"refresh_tokens": [...], "access_tokens": [...]} still usable at "Dropbox"."""
+        return self.ctl("GET", "tokens/live", account_id=account_id)
+
 
 class Memcached:
     def __init__(self):
@@ -151,14 +155,15 @@ def dropbox_lines(httpd_dir, standin, timeout="2 6", extra=()):
 
 
 def start_connect(httpd, user, standin, account_id, return_to=None):
-    """The first half of the OAuth flow, as a browser walks it: the module's 302
-    to the authorize page, and the stand-in's 302 back. The callback is not
+    """The first half of the OAuth flow, as the owner page walks it: POST
+    /dropbox/connect for the authorize URL, then the stand-in's 302 back. The callback is not
     delivered. Answers (authorize URL, its query as a dict of lists, callback URL)."""
     standin.ctl("POST", "next_account", {"account_id": account_id})
-    params = {"return_to": return_to} if return_to else None
-    r = httpd.api(user).get("/dropbox/connect", params=params, allow_redirects=False)
-    assert r.status_code == 302, r.text
-    authorize = r.headers["Location"]
+    body = {"return_to": return_to} if return_to else {}
+    r = httpd.api(user).post("/dropbox/connect", json=body, allow_redirects=False)
+    assert r.status_code == 200, r.text
+    assert "Location" not in r.headers
+    authorize = r.json()["authorize_url"]
     assert authorize.startswith(standin.url + "/oauth2/authorize?"), authorize
     q = parse_qs(urlsplit(authorize).query)
     assert q["code_challenge_method"] == ["S256"] and q["token_access_type"] == ["offline"]

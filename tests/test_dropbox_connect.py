@@ -126,12 +126,120 @@ def test_state_replayed_is_refused(dropbox_httpd, standin):
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_state"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil", "javascript:alert(1)"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil",
+                                    "javascript:alert(1)", 17, ["/pd/settings"]])
 def test_return_to_must_stay_on_this_site(dropbox_httpd, standin, target):
     h = dropbox_httpd()
-    r = h.api("alice").get("/dropbox/connect", params={"return_to": target}, allow_redirects=False)
+    r = h.api("alice").post("/dropbox/connect", json={"return_to": target})
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_field"
+    assert oauth_states(h) == 0
+
+
+def oauth_states(h):
+    with h.db() as db:
+        return db.execute("SELECT COUNT(*) FROM pds_oauth_states").fetchone()[0]
+
+
+def test_connect_answers_the_authorize_url_to_a_json_post(dropbox_httpd, standin):
+    h = dropbox_httpd()
+    r = h.api("alice").post("/dropbox/connect", json={"return_to": "/pd/app/accounts.html"})
+    assert r.status_code == 200, r.text
+    assert "Location" not in r.headers
+    url = r.json()["authorize_url"]
+    assert url.startswith(standin.url + "/oauth2/authorize?")
+    assert oauth_states(h) == 1
+    # No body field at all is fine: the default return_to.
+    r = h.api("alice").post("/dropbox/connect", json={})
+    assert r.status_code == 200 and r.json()["authorize_url"] != url
+
+
+def test_connect_cannot_be_started_by_a_navigation_from_another_site(dropbox_httpd, standin):
+    """A link or a top-level redirect from another site is a GET: refused, nothing
+    stored, Dropbox never asked."""
+    acct = standin.account("alice@example.com", "Alice Producer")
+    standin.ctl("POST", "next_account", {"account_id": acct["account_id"]})
+    h = dropbox_httpd()
+    r = h.api("alice").get("/dropbox/connect", params={"return_to": "/pd/settings"})
+    assert r.status_code == 405, r.text
+    assert r.headers["Allow"] == "POST"
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    assert "Location" not in r.headers
+    assert oauth_states(h) == 0
+    assert h.api("alice").get("/dropbox").json()["connected"] is False
+
+
+@pytest.mark.parametrize("ctype,body", [
+    ("application/x-www-form-urlencoded", "return_to=%2Fpd%2Fsettings"),
+    ("text/plain", '{"return_to": "/pd/settings"}'),
+    ("multipart/form-data; boundary=x", '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n'),
+])
+def test_connect_refuses_a_cross_site_form_post(dropbox_httpd, standin, ctype, body):
+    """What an HTML form on another site can send (no preflight): 415, nothing started."""
+    h = dropbox_httpd()
+    r = h.api("alice").post("/dropbox/connect", data=body, headers={"Content-Type": ctype})
+    assert r.status_code == 415, r.text
+    assert r.json()["error"]["code"] == "unsupported_media_type"
+    assert oauth_states(h) == 0
+
+
+def test_connect_refuses_unknown_fields(dropbox_httpd, standin):
+    h = dropbox_httpd()
+    r = h.api("alice").post("/dropbox/connect", json={"return_to": "/pd/settings",
+                                                      "redirect_uri": "https://evil.example/cb"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "unknown_field"
+    assert "redirect_uri" in r.json()["error"]["message"]
+    assert oauth_states(h) == 0
+
+
+def test_reconnecting_revokes_the_earlier_tokens_at_dropbox(dropbox_httpd, standin):
+    acct = standin.account("alice@example.com", "Alice Producer")
+    h = dropbox_httpd()
+    alice = h.api("alice")
+    t = alice.create_track(title="Song", alias="song")
+    for _ in range(3):
+        assert connect(h, "alice", standin, acct["account_id"]).endswith("dropbox=connected")
+    live = standin.live_tokens(acct["account_id"])
+    assert len(live["refresh_tokens"]) == 1, live
+    assert standin.calls().get("auth/token/revoke") == 2
+    # The one left is the one the module uses.
+    assert alice.get(f"/tracks/{t['id']}/files").json()["dropbox"] == "ok"
+    standin.ctl("POST", "expire_access", {"account_id": acct["account_id"]})
+    assert alice.get(f"/tracks/{t['id']}/files").json()["dropbox"] == "ok"
+    assert len(standin.live_tokens(acct["account_id"])["refresh_tokens"]) == 1
+
+
+def test_connecting_another_account_revokes_the_first_one_even_when_expired(dropbox_httpd, standin):
+    """The earlier access token has expired: it is refreshed, then revoked."""
+    first = standin.account("alice@example.com", "Alice Producer")
+    second = standin.account("alice@work.example", "Alice at Work")
+    h = dropbox_httpd()
+    connect(h, "alice", standin, first["account_id"])
+    standin.ctl("POST", "expire_access", {"account_id": first["account_id"]})
+    connect(h, "alice", standin, second["account_id"])
+    assert standin.live_tokens(first["account_id"]) == {"refresh_tokens": [], "access_tokens": []}
+    assert len(standin.live_tokens(second["account_id"])["refresh_tokens"]) == 1
+    grants = [c["arg"]["grant_type"] for c in standin.call_log("oauth2/token")]
+    assert grants == ["authorization_code", "authorization_code", "refresh_token"], grants
+    assert h.api("alice").get("/dropbox").json()["email"] == "alice@work.example"
+
+
+@pytest.mark.log_allow(r"PDS00130: GET /dropbox/callback: the earlier Dropbox connection of "
+                       r"alice could not be revoked")
+def test_a_failed_revoke_is_logged_and_does_not_block_the_new_connection(dropbox_httpd, standin):
+    acct = standin.account("alice@example.com", "Alice Producer")
+    h = dropbox_httpd()
+    connect(h, "alice", standin, acct["account_id"])
+    standin.fault("auth/token/revoke", "500", count=-1)
+    assert connect(h, "alice", standin, acct["account_id"]).endswith("dropbox=connected")
+    assert h.api("alice").get("/dropbox").json()["token_status"] == "ok"
+    log = h.error_log.read_text()
+    warned = [l for l in log.splitlines() if "PDS00130:" in l]
+    assert len(warned) == 1 and "[pdshare:warn]" in warned[0], warned
+    tokens = standin.tokens()
+    for t in tokens["access_tokens"] + tokens["refresh_tokens"]:
+        assert t["token"] not in log
 
 
 def test_no_token_in_the_database_or_the_log(dropbox_httpd, standin):
@@ -163,3 +271,17 @@ def test_no_token_in_the_database_or_the_log(dropbox_httpd, standin):
     for s in secrets + ["pdsharetestsecret"]:
         assert s.encode() not in blobs, "a Dropbox secret is stored in clear"
         assert s.encode() not in log, "a Dropbox secret is in the error log"
+
+
+def test_reconnecting_after_the_app_was_removed_in_dropbox_warns_of_nothing(dropbox_httpd, standin):
+    """The producer removed the app in Dropbox: the earlier tokens are dead there
+    already (the refresh on the way is refused), so there is nothing to revoke and
+    nothing to warn about (the fixture fails on a warning)."""
+    acct = standin.account("alice@example.com", "Alice Producer")
+    h = dropbox_httpd()
+    connect(h, "alice", standin, acct["account_id"])
+    standin.ctl("POST", "revoke_refresh", {"account_id": acct["account_id"]})
+    assert connect(h, "alice", standin, acct["account_id"]).endswith("dropbox=connected")
+    assert "PDS00130" not in h.error_log.read_text()
+    assert len(standin.live_tokens(acct["account_id"])["refresh_tokens"]) == 1
+    assert h.api("alice").get("/dropbox").json()["token_status"] == "ok"

@@ -1,5 +1,5 @@
 // Connected accounts: the Dropbox connection (GET/DELETE /dropbox, connect).
-import { API, api, el, announce, showError, confirmDialog, setBusy, dot, pagePath } from "./app.js";
+import { api, el, announce, showError, confirmDialog, setBusy, dot, pagePath } from "./app.js";
 
 const body = document.getElementById("dropbox-body");
 const section = document.getElementById("dropbox");
@@ -11,8 +11,23 @@ const REASONS = {
   invalid_grant: "Dropbox did not accept the authorization. Please try again.",
 };
 
-function connectHref() {
-  return `${API}/dropbox/connect?return_to=${encodeURIComponent(pagePath("accounts.html"))}`;
+// Connecting is a JSON POST (another site can make a browser GET or post a form,
+// never this): it answers the Dropbox page to go to, and we go there.
+function connectButton(label, cls, id) {
+  const b = el("button", { type: "button", class: cls, id }, label);
+  b.addEventListener("click", async () => {
+    setBusy(b, true, "Opening Dropbox…");
+    try {
+      const r = await api("/dropbox/connect", { method: "POST", body: { return_to: pagePath("accounts.html") } });
+      const to = new URL(r.authorize_url);
+      if (to.protocol !== "https:" && to.protocol !== "http:") throw new Error("The server answered an unusable Dropbox address.");
+      location.assign(to.href);
+    } catch (e) {
+      setBusy(b, false);
+      showError(e);
+    }
+  });
+  return b;
 }
 
 function tokenStatus(d) {
@@ -37,7 +52,7 @@ function render(d) {
     out.push(el("p", { id: "dropbox-state" }, dot("off", "Not connected")),
       el("p", { class: "muted" }, "Connect your Dropbox so share pages can play and download your files. A folder for your bounces, stems and projects is created in it."),
       el("div", { class: "actions" },
-        el("a", { class: "btn primary", href: connectHref(), id: "connect" }, "Connect Dropbox")));
+        connectButton("Connect Dropbox", "btn primary", "connect")));
     body.replaceChildren(...out);
     return;
   }
@@ -46,7 +61,7 @@ function render(d) {
     out.push(el("div", { class: "warning", role: "alert" },
       el("strong", {}, d.token_status === "revoked" ? "Dropbox access was revoked" : "Dropbox access has expired"),
       "Share pages cannot offer previews or downloads until you reconnect. Your links, files and folders are kept. ",
-      el("a", { href: connectHref() }, "Reconnect Dropbox")));
+      connectButton("Reconnect Dropbox", "btn small primary", "reconnect-alert")));
   }
   out.push(el("p", { id: "dropbox-state" }, dot(broken ? "warn" : "ok", broken ? "Connected, needs attention" : "Connected")));
   const kv = el("dl", { class: "kv" });
@@ -77,7 +92,7 @@ function render(d) {
     }
   });
   out.push(el("div", { class: "actions" },
-    el("a", { class: broken ? "btn primary" : "btn", href: connectHref() }, broken ? "Reconnect Dropbox" : "Connect another account"),
+    connectButton(broken ? "Reconnect Dropbox" : "Connect another account", broken ? "btn primary" : "btn", "connect"),
     disconnect));
   body.replaceChildren(...out);
 }

@@ -261,9 +261,13 @@ async function owner(browser) {
 
   await page.goto(cfg.base + "/pd/app/accounts.html");
   await settled(page);
-  const connect = page.getByRole("link", { name: "Connect Dropbox" });
+  const connect = page.getByRole("button", { name: "Connect Dropbox" });
   check(await connect.count() === 1, "Connected accounts: no Connect Dropbox button while not connected");
-  await Promise.all([page.waitForURL(/accounts\.html/, { timeout: 20000 }), connect.click()]);
+  const connects = [];
+  page.on("request", (q) => { if (new URL(q.url()).pathname.endsWith("/dropbox/connect")) connects.push(q.method()); });
+  // The round trip: POST, Dropbox's page, the callback, back here with ?dropbox=.
+  await Promise.all([page.waitForURL(/accounts\.html\?dropbox=/, { waitUntil: "load", timeout: 20000 }), connect.click()]);
+  check(connects.join(",") === "POST", `the page started the connection with ${connects.join(",") || "no request"}, not one POST`);
   await settled(page);
   check(await page.locator("#live").innerText() === "Dropbox connected.", "no 'Dropbox connected.' after the OAuth round trip");
   const panel = await page.locator("#dropbox").innerText();

@@ -206,6 +206,17 @@ def handle(handler, st, method, path, query, body):
                       "used": c.used, "redirect_uri": c.redirect_uri}
                      for c in st.codes.values()]
         return json_response({"access_tokens": acc, "refresh_tokens": ref, "codes": codes})
+    if key == ("GET", "tokens/live"):
+        # What is still usable at Dropbox: refresh tokens not revoked, access
+        # tokens neither revoked nor expired; for one account or all.
+        acct = _q(query, "account_id")
+        with st.lock:
+            now = st.now()
+            ref = [r.token for r in st.refresh_tokens.values()
+                   if not r.revoked and acct in (None, r.account_id)]
+            acc = [t.token for t in st.access_tokens.values()
+                   if not t.revoked and now < t.expires_at and acct in (None, t.account_id)]
+        return json_response({"refresh_tokens": ref, "access_tokens": acc})
     if key == ("POST", "revoke_refresh"):
         with st.lock:
             n_ref = n_acc = 0

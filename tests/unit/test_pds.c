@@ -18,6 +18,7 @@
 #include <apr_dbd.h>
 
 #include "pds.h"
+#include "pds_logmask.h"
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_dropbox.h"
@@ -2449,6 +2450,34 @@ static void test_page_helpers(void **state)
 
 /* ================================================================ main */
 
+/* The access log's view of requests: share tokens and OAuth secrets cut. */
+static void test_logmask(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    const char *tok = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+    const char *line = apr_pstrcat(p, "GET /s/", tok, "/play/t1?x=1&code=CODE0123456789abc"
+                                   "&state=ST0123456789xyz HTTP/1.1", NULL);
+    assert_string_equal(pds_logmask_request_line(p, line, "/s"),
+                        "GET /s/AbCdEf.../play/t1?x=1&code=CODE01...&state=ST0123... HTTP/1.1");
+    assert_string_equal(pds_logmask_url(p, apr_pstrcat(p, "/s/", tok, ".json", NULL), "/s"),
+                        "/s/AbCdEf....json");
+    /* Absolute form and a Referer; other locations, assets and short values. */
+    assert_string_equal(pds_logmask_url(p, apr_pstrcat(p, "https://h.example/s/", tok, NULL), "/s"),
+                        "https://h.example/s/AbCdEf...");
+    assert_string_equal(pds_logmask_url(p, apr_pstrcat(p, "//s//", tok, NULL), "/s/"),
+                        "//s//AbCdEf...");
+    assert_string_equal(pds_logmask_url(p, "/share/x", "/s"), "/share/x");
+    assert_string_equal(pds_logmask_url(p, "/s/assets/pdshare.css", "/s"), "/s/assets/pdshare.css");
+    assert_string_equal(pds_logmask_url(p, "/pd/api/tracks?bucket=EP&Token=short", "/s"),
+                        "/pd/api/tracks?bucket=EP&Token=...");
+    assert_string_equal(pds_logmask_url(p, "/x?code=&state", "/s"), "/x?code=...&state");
+    assert_string_equal(pds_logmask_query(p, "a=1&&code=0123456789abcdef"),
+                        "a=1&&code=012345...");
+    assert_string_equal(pds_logmask_request_line(p, "GARBAGE", "/s"), "GARBAGE");
+    assert_null(pds_logmask_url(p, NULL, "/s"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_pool, teardown_pool)
 #define TDB(f) cmocka_unit_test_setup_teardown(f, setup_db, teardown_pool)
 #define TRAW(f) cmocka_unit_test_setup_teardown(f, setup_db_raw, teardown_pool)
@@ -2459,6 +2488,7 @@ int main(void)
         T(test_token_new),
         T(test_token_wellformed),
         T(test_token_selector_and_log),
+        T(test_logmask),
         T(test_ct_streq),
         T(test_new_id),
         T(test_b64url_and_time),
