@@ -176,6 +176,24 @@ def test_failed_export_can_be_retried_by_its_owner_only(dropbox_httpd, standin):
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_failed"
 
 
+def test_zip_download_survives_token_expiry(dropbox_httpd, standin):
+    """A content download (download_zip) whose token expired refreshes and streams."""
+    from test_dropbox_zip import entry_digests, stems_share, zip_digests
+    import tempfile
+    h = dropbox_httpd()
+    acct, api, t, share, token = stems_share(h, standin, [1000, 2000])
+    standin.fault("files/download_zip", "expired_token", count=1)
+    r = h.public(f"{token}/zip/{t['id']}/stems")
+    assert r.status_code == 200, r.text[:300]
+    with tempfile.NamedTemporaryFile(suffix=".zip") as f:
+        f.write(r.content)
+        f.flush()
+        assert zip_digests(f.name) == entry_digests(standin, acct["account_id"],
+                                                    "/PRODUCER-DASHBOARD/stems/Big Song", 2)
+    assert refresh_grants(standin) == 1
+    assert [f["hits"] for f in standin.ctl("GET", "faults")["faults"]] == [1]
+
+
 # ------------------------------------------------------------------ item 2: contention
 
 def test_connect_survives_nested_write_contention(dropbox_httpd, standin):
