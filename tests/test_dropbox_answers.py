@@ -167,6 +167,9 @@ def test_failed_export_can_be_retried_by_its_owner_only(dropbox_httpd, standin):
     assert r.json()["export"] == "pending" and r.json()["id"] == fid
     state, _, err, _ = wait_export(h)
     assert state == "done", err
+    with h.db() as conn:        # the failed job itself ran again (it keeps its checkpoint)
+        assert conn.execute("SELECT COUNT(*) FROM pds_jobs WHERE kind = 'export_file'"
+                            ).fetchone()[0] == 1
     d = standin.ctl("GET", "file_sha256", account_id=acct["account_id"], path=target)
     assert d["size"] == 500
     files = api.get(f"/tracks/{t['id']}/files").json()["files"]
