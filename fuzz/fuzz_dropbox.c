@@ -15,6 +15,9 @@
  *   session    alice's stored connection: pds_dbx_session, a file listing
  *              (list_folder and its pages, a refresh on 401), disconnect
  *   refresh    the same with an access token that has expired
+ *   renew      alice's session, then an upload and a download with its auth:
+ *              401 expired_access_token refreshes once, 422 invalid_root
+ *              stores the root it names, and the call is repeated
  * apr_sleep is replaced by a no-op here, so that backoff costs no time.
  * Properties: a call answers APR_SUCCESS only for a 200 (with parsed JSON
  * where JSON is wanted), else says why; at most four attempts; 4xx answers
@@ -39,7 +42,7 @@ void apr_sleep(apr_interval_time_t t)
 }
 
 static const char *const modes[] = { "rpc", "token", "download", "upload", "connect", "session",
-                                      "refresh" };
+                                      "refresh", "renew" };
 #define NMODES ((int)(sizeof(modes) / sizeof(modes[0])))
 
 static apr_file_t *upload_file;
@@ -68,6 +71,19 @@ static int on_data(void *baton, const char *data, apr_size_t len)
     return s->stop_after && s->bytes >= (apr_size_t)s->stop_after;
 }
 
+/* too_many_write_operations anywhere in a 409's error (nested in path, to, reason). */
+static int contention(json_t *v, int depth)
+{
+    const char *k;
+    json_t *sub;
+    if (!json_is_object(v) || depth > 4) return 0;
+    sub = json_object_get(v, ".tag");
+    if (json_is_string(sub) && !strcmp(json_string_value(sub), "too_many_write_operations"))
+        return 1;
+    json_object_foreach(v, k, sub) if (contention(sub, depth + 1)) return 1;
+    return 0;
+}
+
 static void check_call(const char *what, apr_status_t rv, const pds_dbx_res_t *res,
                        int want_json, int calls)
 {
@@ -79,8 +95,10 @@ static void check_call(const char *what, apr_status_t rv, const pds_dbx_res_t *r
     }
     FZ_CHECK(res->why && *res->why, "%s: failure (status %d) without a reason", what, res->status);
     if (res->status >= 400 && res->status < 500 && res->status != 429
-        && !(res->status == 409 && res->tag && !strcmp(res->tag, "too_many_write_operations")))
+        && !(res->status == 409 && contention(res->error, 0)))
         FZ_CHECK(!res->transient, "%s: %d taken as transient", what, res->status);
+    if (res->status == 409 && contention(res->error, 0))
+        FZ_CHECK(res->transient, "%s: nested write contention not taken as transient", what);
     if (res->status == 429 || res->status >= 500)
         FZ_CHECK(res->transient, "%s: %d not taken as transient", what, res->status);
 }
@@ -92,7 +110,7 @@ static json_t *arg_path(apr_pool_t *p)
 
 static void one_call(apr_pool_t *p, int mode, const fz_answer_t *answers, int n)
 {
-    pds_dbx_auth_t auth = { "access-token", NULL };
+    pds_dbx_auth_t auth = { "access-token", NULL, NULL, NULL };
     pds_dbx_res_t res;
     apr_status_t rv;
     memset(&res, 0, sizeof(res));
@@ -133,15 +151,18 @@ static void listing(pds_ctx_t *ctx, pds_dbx_session_t *s)
     json_t *files = NULL, *f;
     pds_err_t *e;
     size_t i;
+    int truncated = -1;
     APR_ARRAY_PUSH(folders, const char *) = "/PRODUCER-DASHBOARD/bounces/song-a";
     APR_ARRAY_PUSH(folders, const char *) = "/PRODUCER-DASHBOARD/stems/song-a";
-    e = pds_dbx_list_files(ctx->dbx, s, folders, &files);
+    e = pds_dbx_list_files(ctx->dbx, s, folders, &files, &truncated);
     if (e) {
         FZ_CHECK(e->status == 503, "list_files: %d", e->status);
         return;
     }
     pds_json_pool(ctx->pool, files);
     FZ_CHECK(json_is_array(files), "list_files: not an array");
+    FZ_CHECK(truncated == 0 || truncated == 1, "list_files: truncated not set");
+    FZ_CHECK(json_array_size(files) <= PDS_LIST_MAX, "list_files: past its bound");
     json_array_foreach(files, i, f) FZ_CHECK(json_is_string(json_object_get(f, "path")),
                                              "list_files: an entry without a path");
 }
@@ -203,6 +224,34 @@ static void session_flow(apr_pool_t *p, int expired, const fz_answer_t *answers,
     pds_json_pool(p, out);
 }
 
+/* Every kind of call with a session's auth renews it on 401 and 422. */
+static void renew_flow(apr_pool_t *p, const fz_answer_t *answers, int n)
+{
+    pds_db_t db;
+    pds_ctx_t *ctx = fz_ctx(p, FZ_USER, &db);
+    pds_dbx_session_t *s = NULL;
+    pds_dbx_res_t res;
+    sink_t sk = { 0, 0, 0, 0 };
+    apr_status_t rv;
+
+    fz_http_script(p, answers, n);
+    if (pds_dbx_session(ctx->dbx, FZ_USER, &s) || !s) return;
+    memset(&res, 0, sizeof(res));
+    rv = pds_dbx_upload(p, &fz_dbx_conf, &s->auth, "files/upload_session/append_v2",
+                        arg_path(p), upload_file, 0, 5, &res);
+    if (rv == APR_SUCCESS) FZ_CHECK(res.status == 200 && res.result, "upload: success without a result");
+    else FZ_CHECK(res.why && *res.why, "upload: failure (status %d) without a reason", res.status);
+    FZ_CHECK(s->auth.access_token && *s->auth.access_token, "upload: renewed to no token");
+    FZ_CHECK(!s->auth.path_root || s->path_prefix[0] == '/',
+             "a path root without a home path (%s)", s->path_prefix);
+    memset(&res, 0, sizeof(res));
+    rv = pds_dbx_download(p, &fz_dbx_conf, &s->auth, "files/download_zip", arg_path(p),
+                          on_head, on_data, &sk, &res);
+    FZ_CHECK(sk.heads <= 1, "download: %d heads (retried after bytes went out)", sk.heads);
+    if (rv == APR_SUCCESS) FZ_CHECK(sk.heads == 1, "download: success without a head");
+    else FZ_CHECK(res.why && *res.why, "download: failure (status %d) without a reason", res.status);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     apr_pool_t *p = fz_init();
@@ -242,6 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = fz_parse_answers(p, (const char *)data, size, answers, MAX_ANSWERS);
     if (mode <= 3) one_call(p, mode, answers, n);
     else if (mode == 4) connect_flow(p, answers, n);
+    else if (mode == 7) renew_flow(p, answers, n);
     else session_flow(p, mode == 6, answers, n);
     fz_http_script(p, NULL, 0);
     fz_pool_done(p);

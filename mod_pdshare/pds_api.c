@@ -10,6 +10,7 @@
 #include "pds_connect.h"
 #include "pds_collab.h"
 #include "pds_invite.h"
+#include "pds_export.h"
 #include "pds_db_args.h"
 
 static const char *const sharing_statuses[] = { "private", "wip", "released", NULL };
@@ -367,6 +368,7 @@ static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
     apr_hash_t *known = apr_hash_make(ctx->pool);
     pds_err_t *e;
     size_t k;
+    int truncated = 0;
 
     if ((e = track_children(ctx, track_id, "pds_file_list", file_json, "files", NULL, out)))
         return e;
@@ -381,7 +383,7 @@ static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
                                                          ? "not_connected" : "unavailable"));
         return NULL;
     }
-    if (pds_dbx_list_files(ctx->dbx, s, track_folders(ctx, track, files), &found)) {
+    if (pds_dbx_list_files(ctx->dbx, s, track_folders(ctx, track, files), &found, &truncated)) {
         json_object_set_new(*out, "dropbox", json_string("unavailable"));
         return NULL;
     }
@@ -400,6 +402,7 @@ static pds_err_t *file_list(pds_ctx_t *ctx, const char *track_id, json_t **out)
     }
     json_decref(found);
     json_object_set_new(*out, "dropbox", json_string("ok"));
+    json_object_set_new(*out, "truncated", json_boolean(truncated));
     return NULL;
 }
 
@@ -1091,6 +1094,11 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
         ALLOW("POST");
         if ((*err = pds_fields_known(ctx->pool, body, no_fields))) return;
         if (!(*err = pds_collab_retry(ctx, seg[1], !strcmp(seg[3], "reset"), res))) out->status = 202;
+    }
+    else if (n == 6 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "files")
+             && !strcmp(seg[4], "export") && !strcmp(seg[5], "retry")) {
+        ALLOW("POST");
+        if (!(*err = pds_export_retry(ctx, seg[1], seg[3], body, res))) out->status = 202;
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-status")) {
         ALLOW("GET");

@@ -481,10 +481,14 @@ static apr_hash_t *folder_members(attempt_t *a, const char *sfid)
     const char *route = "sharing/list_folder_members";
     json_t *arg = pds_json_pool(a->ctx->pool, json_pack("{s:s,s:i}", "shared_folder_id", sfid, "limit", 1000));
     int pages;
-    for (pages = 0; pages < 50; pages++) {
+    for (pages = 0; ; pages++) {
         pds_dbx_res_t res;
         json_t *e;
         size_t k;
+        if (pages >= 10000) {             /* a cursor that never ends: no partial list */
+            a->error = "list_folder_members: the member list does not end";
+            return NULL;
+        }
         if (!rpc(a, route, arg, &res)) {
             dropbox_failed(a, "list_folder_members", &res);
             return NULL;

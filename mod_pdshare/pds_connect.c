@@ -309,10 +309,15 @@ pds_err_t *pds_dbx_status(pds_dbx_env_t *env, json_t **out)
     return NULL;
 }
 
+static int session_renew(pds_dbx_auth_t *a, int kind, json_t *error, pds_dbx_res_t *res);
+
 static pds_err_t *session_from_row(pds_dbx_env_t *env, const char **r, pds_dbx_session_t **out)
 {
     apr_pool_t *p = env->ctx->pool;
     pds_dbx_session_t *s = apr_pcalloc(p, sizeof(*s));
+    s->env = env;
+    s->auth.renew = session_renew;
+    s->auth.baton = s;
     s->username = r[AC_USER];
     s->account_id = r[AC_ACCOUNT];
     s->account_type = r[AC_TYPE];
@@ -387,6 +392,61 @@ static pds_err_t *refresh(pds_dbx_env_t *env, pds_dbx_session_t *s)
     return NULL;
 }
 
+/* The path-root header value and home path of a RootInfo (team: its root
+ * namespace and the member's home path; user: none). */
+static int root_of(apr_pool_t *p, json_t *root_info, const char **path_root, const char **home,
+                   const char **root_ns)
+{
+    const char *tag = jstr(root_info, ".tag");
+    *path_root = *root_ns = NULL;
+    *home = "";
+    if (tag && !strcmp(tag, "user")) return 0;
+    if (!tag || strcmp(tag, "team")) return -1;
+    *root_ns = jstr(root_info, "root_namespace_id");
+    *home = jstr(root_info, "home_path");
+    if (!*root_ns || !*home || (*home)[0] != '/' || !pds_valid_text(*home, 1000)
+        || !pds_valid_text(*root_ns, 100))
+        return -1;
+    *path_root = pds_dbx_arg_header(p, pds_json_pool(p,
+                     json_pack("{s:s,s:s}", ".tag", "root", "root", *root_ns)));
+    return *path_root ? 0 : -1;
+}
+
+/* 422 invalid_root: the member joined or left a team, or the team space
+ * changed. Keep the root Dropbox named for this and later calls. */
+static int renew_root(pds_dbx_session_t *s, json_t *root_info, pds_dbx_res_t *res)
+{
+    pds_dbx_env_t *env = s->env;
+    apr_pool_t *p = env->ctx->pool;
+    const char *path_root, *home, *root_ns, *folder;
+    if (root_of(p, root_info, &path_root, &home, &root_ns)) {
+        res->why = apr_psprintf(p, "%s (without a usable root info)", res->why);
+        return -1;
+    }
+    folder = apr_pstrcat(p, home, env->root, NULL);
+    if (EXEC(env->ctx->db, "pds_account_root", NULL, root_ns, *home ? home : NULL, folder,
+             pds_db_i64(p, pds_now()), s->username, s->account_id)) {
+        res->why = apr_psprintf(p, "%s (the new root could not be stored)", res->why);
+        res->transient = 1;
+        return -1;
+    }
+    s->auth.path_root = path_root;
+    s->path_prefix = home;
+    s->folder_path = folder;
+    return 0;
+}
+
+static int session_renew(pds_dbx_auth_t *a, int kind, json_t *error, pds_dbx_res_t *res)
+{
+    pds_dbx_session_t *s = a->baton;
+    pds_err_t *e;
+    if (kind == PDS_DBX_RENEW_ROOT) return renew_root(s, error, res);
+    if (!(e = refresh(s->env, s))) return 0;
+    res->why = s->env->why ? s->env->why : e->message;
+    res->transient = strcmp(e->code, "dropbox_revoked") != 0;
+    return -1;
+}
+
 pds_err_t *pds_dbx_session(pds_dbx_env_t *env, const char *owner, pds_dbx_session_t **out)
 {
     apr_pool_t *p = env->ctx->pool;
@@ -417,18 +477,7 @@ pds_err_t *pds_dbx_session(pds_dbx_env_t *env, const char *owner, pds_dbx_sessio
 apr_status_t pds_dbx_session_rpc(pds_dbx_env_t *env, pds_dbx_session_t *s, const char *route,
                                  json_t *arg, pds_dbx_res_t *res)
 {
-    apr_status_t rv = pds_dbx_rpc(env->ctx->pool, env->dbx, &s->auth, route, arg, res);
-    if (rv != APR_SUCCESS && res->status == 401 && res->tag
-        && (!strcmp(res->tag, "expired_access_token") || !strcmp(res->tag, "invalid_access_token"))) {
-        pds_err_t *e = refresh(env, s);
-        if (e) {
-            res->why = env->why ? env->why : e->message;
-            res->transient = strcmp(e->code, "dropbox_revoked") != 0;
-            return APR_EGENERAL;
-        }
-        rv = pds_dbx_rpc(env->ctx->pool, env->dbx, &s->auth, route, arg, res);
-    }
-    return rv;
+    return pds_dbx_rpc(env->ctx->pool, env->dbx, &s->auth, route, arg, res);
 }
 
 int pds_dbx_usable(pds_dbx_env_t *env, const char *owner)
@@ -457,23 +506,32 @@ pds_err_t *pds_dbx_disconnect(pds_dbx_env_t *env, json_t **out)
 }
 
 pds_err_t *pds_dbx_list_files(pds_dbx_env_t *env, pds_dbx_session_t *s,
-                              apr_array_header_t *folders, json_t **out)
+                              apr_array_header_t *folders, json_t **out, int *truncated)
 {
     apr_pool_t *p = env->ctx->pool;
     json_t *all = json_array();
-    int i, pages;
+    int i, resets = 0;
+    *truncated = 0;
     for (i = 0; i < folders->nelts; i++) {
         const char *folder = APR_ARRAY_IDX(folders, i, const char *);
         const char *route = "files/list_folder";
-        json_t *arg = pds_json_pool(p, json_pack("{s:s,s:b,s:i}", "path",
-                                    apr_pstrcat(p, s->path_prefix, folder, NULL),
-                                    "recursive", 0, "limit", 500));
-        for (pages = 0; pages < 20; pages++) {
+        json_t *first = pds_json_pool(p, json_pack("{s:s,s:b,s:i}", "path",
+                                      apr_pstrcat(p, s->path_prefix, folder, NULL),
+                                      "recursive", 0, "limit", 500)), *arg = first;
+        size_t start = json_array_size(all);
+        for (;;) {
             pds_dbx_res_t res;
             json_t *entry, *cursor;
             size_t k;
             if (pds_dbx_session_rpc(env, s, route, arg, &res) != APR_SUCCESS) {
                 if (res.status == 409 && res.tag && !strcmp(res.tag, "path")) break;  /* no folder */
+                if (res.status == 409 && res.tag && !strcmp(res.tag, "reset") && resets++ < 3) {
+                    /* The cursor was invalidated: list this folder again. */
+                    while (json_array_size(all) > start) json_array_remove(all, start);
+                    route = "files/list_folder";
+                    arg = first;
+                    continue;
+                }
                 json_decref(all);
                 return pds_dbx_failed(env, &res);
             }
@@ -481,6 +539,10 @@ pds_err_t *pds_dbx_list_files(pds_dbx_env_t *env, pds_dbx_session_t *s,
                 const char *tag = jstr(entry, ".tag"), *path = jstr(entry, "path_display");
                 apr_size_t plen = strlen(s->path_prefix);
                 if (!tag || strcmp(tag, "file") || !path) continue;
+                if (json_array_size(all) >= PDS_LIST_MAX) {
+                    *truncated = 1;
+                    break;
+                }
                 if (plen && !strncasecmp(path, s->path_prefix, plen)) path += plen;
                 json_array_append_new(all, json_pack("{s:s,s:o,s:O}", "path", path,
                                       "name", json_object_get(entry, "name")
@@ -488,12 +550,13 @@ pds_err_t *pds_dbx_list_files(pds_dbx_env_t *env, pds_dbx_session_t *s,
                                       "size", json_object_get(entry, "size")
                                           ? json_object_get(entry, "size") : json_null()));
             }
-            if (!json_is_true(json_object_get(res.result, "has_more"))) break;
+            if (*truncated || !json_is_true(json_object_get(res.result, "has_more"))) break;
             cursor = json_object_get(res.result, "cursor");
             if (!json_is_string(cursor)) break;
             route = "files/list_folder/continue";
             arg = pds_json_pool(p, json_pack("{s:O}", "cursor", cursor));
         }
+        if (*truncated) break;
     }
     *out = all;
     return NULL;

@@ -21,6 +21,7 @@ typedef struct pds_dbx_env_t {
 } pds_dbx_env_t;
 
 typedef struct {
+    pds_dbx_env_t *env;              /* renews through it (auth.renew) */
     const char *username;
     const char *account_id;
     const char *account_type;        /* "personal" or "team" */
@@ -45,17 +46,21 @@ pds_err_t *pds_dbx_status(pds_dbx_env_t *env, json_t **out);
 pds_err_t *pds_dbx_disconnect(pds_dbx_env_t *env, json_t **out);
 /* A session for the owner's Dropbox with a fresh access token. */
 pds_err_t *pds_dbx_session(pds_dbx_env_t *env, const char *owner, pds_dbx_session_t **out);
-/* An RPC call in a session: an expired or invalid access token is refreshed
- * once and the call repeated; a refresh answered invalid_grant marks the
- * connection revoked. */
+/* An RPC call in a session. Every call with a session's auth (RPC, upload,
+ * download) refreshes an expired or invalid access token once and repeats
+ * itself (a refresh answered invalid_grant marks the connection revoked), and
+ * on 422 invalid_root stores the root Dropbox names and repeats itself once. */
 apr_status_t pds_dbx_session_rpc(pds_dbx_env_t *env, pds_dbx_session_t *s, const char *route,
                                  json_t *arg, pds_dbx_res_t *res);
 /* Whether a connection for owner is usable (connected, not revoked). */
 int pds_dbx_usable(pds_dbx_env_t *env, const char *owner);
 /* Entries of the given Dropbox folders (paths as the producer sees them)
- * as {path, name, size} objects; folders that do not exist are skipped. */
+ * as {path, name, size} objects; folders that do not exist are skipped.
+ * A listing is paged to its end, started over on a reset cursor, and stops
+ * at PDS_LIST_MAX entries with *truncated set. */
+#define PDS_LIST_MAX 100000
 pds_err_t *pds_dbx_list_files(pds_dbx_env_t *env, pds_dbx_session_t *s,
-                              apr_array_header_t *folders, json_t **out);
+                              apr_array_header_t *folders, json_t **out, int *truncated);
 /* The error to answer for a failed Dropbox call (503, Retry-After in res). */
 pds_err_t *pds_dbx_failed(pds_dbx_env_t *env, const pds_dbx_res_t *res);
 

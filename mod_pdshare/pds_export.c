@@ -26,8 +26,20 @@ const char *pds_track_folder_name(apr_pool_t *p, const char *alias, const char *
                                   const char *track_id)
 {
     char *name, *c;
+    apr_size_t n;
     if (alias) return alias;
     name = apr_pstrndup(p, title ? title : "track", 80);
+    /* Cut on a character boundary: a split UTF-8 sequence is no string to JSON. */
+    n = strlen(name);
+    if (n == 80) {
+        apr_size_t lead = n;
+        while (lead > 0 && ((unsigned char)name[lead - 1] & 0xC0) == 0x80) lead--;
+        if (lead > 0 && (unsigned char)name[lead - 1] >= 0xC0) {
+            unsigned char u = (unsigned char)name[lead - 1];
+            apr_size_t want = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : 2;
+            if (n - (lead - 1) < want) name[lead - 1] = '\0';
+        }
+    }
     for (c = name; *c; c++) {
         unsigned char u = (unsigned char)*c;
         if (u < 0x80 && !apr_isalnum(u) && u != ' ' && u != '-' && u != '_' && u != '.'
@@ -291,4 +303,44 @@ void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t
         *error = ctx->db->last_error;
         *retry_in = 30;
     }
+}
+
+pds_err_t *pds_export_retry(pds_ctx_t *ctx, const char *track_id, const char *file_id,
+                            json_t *body, json_t **out)
+{
+    static const char *const no_fields[] = { NULL };
+    pds_job_t *job = NULL;
+    pds_rows_t *rs;
+    const char **r, *job_id = NULL;
+    pds_err_t *e;
+
+    if ((e = pds_fields_known(ctx->pool, body, no_fields))) return e;
+    if (!pds_valid_text(file_id, 100) || SELECT(ctx->db, "pds_file_for_export", &rs, file_id))
+        return pds_err(ctx->pool, 404, "not_found", "no such file");
+    r = rs->rows->nelts ? PDS_ROW(rs, 0) : NULL;
+    if (!r || strcmp(r[FX_OWNER], ctx->user) || strcmp(r[FX_TRACK], track_id))
+        return pds_err(ctx->pool, 404, "not_found", "no such file");
+    if (!r[FX_STATE] || strcmp(r[FX_STATE], "failed"))
+        return pds_err(ctx->pool, 409, "not_failed",
+                       "only a failed export can be retried (this one is %s)",
+                       r[FX_STATE] ? r[FX_STATE] : "not wanted");
+    /* The failed job keeps its upload session and offset: requeue it. */
+    if (SELECT(ctx->db, "pds_job_for_file", &rs, PDS_JOB_EXPORT, ctx->user, track_id,
+               apr_pstrcat(ctx->pool, "%\"file_id\":\"", file_id, "\"%", NULL)))
+        return pds_db_failed(ctx);
+    if (rs->rows->nelts && (e = pds_job_get(ctx, PDS_ROW(rs, 0)[0], &job))) return e;
+    if (EXEC(ctx->db, "pds_file_export_state", NULL, "pending", file_id))
+        return pds_db_failed(ctx);
+    if (job && strcmp(job->state, "failed")) job = NULL;       /* a stale pick: queue anew */
+    if (job) {
+        if ((e = pds_job_requeue(ctx, job))) return e;
+        job_id = job->id;
+    }
+    else if ((e = pds_job_enqueue(ctx, PDS_JOB_EXPORT, ctx->user, track_id,
+                                  pds_json_pool(ctx->pool, json_pack("{s:s}", "file_id", file_id)),
+                                  &job_id)))
+        return e;
+    if ((e = pds_api_file(ctx, track_id, file_id, out))) return e;
+    json_object_set_new(*out, "job_id", json_string(job_id));
+    return NULL;
 }

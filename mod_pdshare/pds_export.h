@@ -33,4 +33,9 @@ const char *pds_track_folder_name(apr_pool_t *p, const char *alias, const char *
 void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t *pol,
                     const char **error, int *retry_in, int *stop);
 
+/* POST /tracks/{id}/files/{fid}/export/retry: a failed export of the
+ * caller's file runs again (its job, with its upload session, is requeued). */
+pds_err_t *pds_export_retry(pds_ctx_t *ctx, const char *track_id, const char *file_id,
+                            json_t *body, json_t **out);
+
 #endif

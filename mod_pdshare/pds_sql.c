@@ -202,6 +202,9 @@ const pds_stmt_def_t pds_statements[] = {
     { "pds_file_export_state", "UPDATE pds_files SET export_state = %s WHERE id = %s" },
     { "pds_job_payload",
       "UPDATE pds_jobs SET payload = %s, updated_at = %lld WHERE id = %s AND lease_owner = %s" },
+    { "pds_job_for_file",
+      "SELECT id FROM pds_jobs WHERE kind = %s AND owner = %s AND track_id = %s"
+      " AND payload LIKE %s ORDER BY created_at DESC LIMIT 1" },
     { "pds_file_owned",
       "SELECT f.id, f.track_id FROM pds_files f WHERE f.id = %s AND f.owner = %s" },
 
@@ -300,6 +303,9 @@ const pds_stmt_def_t pds_statements[] = {
       "UPDATE pds_dropbox_accounts SET token_status = %s, updated_at = %lld"
       " WHERE username = %s AND account_id = %s" },
     { "pds_account_delete", "DELETE FROM pds_dropbox_accounts WHERE username = %s" },
+    { "pds_account_root",
+      "UPDATE pds_dropbox_accounts SET root_namespace_id = %s, home_path = %s, folder_path = %s,"
+      " updated_at = %lld WHERE username = %s AND account_id = %s" },
     { "pds_state_insert",
       "INSERT INTO pds_oauth_states (state_hash, username, verifier_sealed, redirect_uri,"
       " return_to, created_at) VALUES (%s, %s, %s, %s, %s, %lld)" },

@@ -1940,3 +1940,120 @@ def test_upload_session_200_mib_keeps_rss_small(c, standin):
     link = urlsplit(r.json()["link"])
     r = c.request("GET", link.path, headers={"Range": "bytes=100000000-100000999"})
     assert r.status == 206 and r.body == blob_bytes(total, "up200", 100000000, 100001000)
+
+
+# ---------------------------------------------------------------- issue 14: real answers
+
+def test_expired_token_fault_after_n_calls_and_refresh_count(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    s = up(c, tok, "upload_session/start", {}, b"ab").json()["session_id"]
+    c.ctl("POST", "faults", {"route": "files/upload_session/append_v2", "kind": "expired_token",
+                             "after": 1})
+    assert up(c, tok, "upload_session/append_v2", {"cursor": cursor(s, 2)}, b"cd").status == 200
+    e = err_of(up(c, tok, "upload_session/append_v2", {"cursor": cursor(s, 4)}, b"ef"), 401)
+    assert e["error"] == {".tag": "expired_access_token"}
+    # the token really expired: any call with it now answers 401
+    assert c.rpc("users/get_current_account", token=tok, void=True).status == 401
+    assert c.ctl("GET", "tokens")["refresh_grants"] == 0
+    r = token_call(c, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"],
+                       "client_id": APP, "client_secret": SECRET})
+    tok2 = r.json()["access_token"]
+    assert c.ctl("GET", "tokens")["refresh_grants"] == 1
+    # the session lives on: the chunk that was refused goes again
+    assert up(c, tok2, "upload_session/append_v2", {"cursor": cursor(s, 4)}, b"ef").status == 200
+    assert session_of(c, s)["offset"] == 6
+    # on a download too
+    put(c, acct, "/Z/a.txt", b"a")
+    c.ctl("POST", "faults", {"route": "files/download_zip", "kind": "expired_token"})
+    r = c.request("POST", "/2/files/download_zip", None,
+                  {"Authorization": "Bearer " + tok2, "Dropbox-API-Arg": '{"path": "/Z"}'})
+    assert r.status == 401 and r.json()["error"][".tag"] == "expired_access_token"
+    r = c.request("POST", "/__control/faults", {"route": "x", "kind": "429", "after": -1})
+    assert r.status == 400
+
+
+def test_finish_write_contention_is_nested_in_path(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    s = up(c, tok, "upload_session/start", {}, b"ab").json()["session_id"]
+    c.ctl("POST", "faults", {"route": "files/upload_session/finish",
+                             "kind": "409_write_contention"})
+    e = err_of(up(c, tok, "upload_session/finish", {"cursor": cursor(s, 2),
+                                                    "commit": {"path": "/F/a.bin"}}))
+    assert e["error"] == {".tag": "path", "path": {".tag": "too_many_write_operations"}}
+    assert_summary(e, "path/too_many_write_operations/")
+    # nothing was taken: the same finish goes through
+    assert up(c, tok, "upload_session/finish", {"cursor": cursor(s, 2),
+                                                "commit": {"path": "/F/a.bin"}}).status == 200
+
+
+def test_raw_del_in_dropbox_api_arg_is_refused(c):
+    acct, t = connect(c)
+
+    def upload(arg_text):
+        return c.request("POST", "/2/files/upload", b"x",
+                         {"Authorization": "Bearer " + t["access_token"],
+                          "Content-Type": OCTET, "Dropbox-API-Arg": arg_text})
+    r = upload('{"path": "/a\x7fb.bin"}')
+    assert r.status == 400 and "could not decode input as JSON" in r.text
+    r = upload('{"path": "/a\\u007fb.bin"}')
+    assert r.status == 200, r.text
+    assert r.json()["name"] == "a\x7fb.bin"
+
+
+def test_team_membership_changes_give_invalid_root(c):
+    acct, t = connect(c, team={"name": "A", "home_path": "/Ann"})
+    tok = t["access_token"]
+    old = c.rpc("users/get_current_account", token=tok, void=True).json()["root_info"]
+    assert old[".tag"] == "team"
+    hdr = {"Dropbox-API-Path-Root": json.dumps({".tag": "root",
+                                                "root": old["root_namespace_id"]})}
+    assert c.rpc("files/list_folder", {"path": ""}, token=tok, headers=hdr).status == 200
+    moved = c.ctl("POST", "team_membership", {"account_id": acct["account_id"],
+                                              "team": {"name": "B", "home_path": "/Ann"}})
+    assert moved["root_info"][".tag"] == "team"
+    assert moved["root_info"]["root_namespace_id"] != old["root_namespace_id"]
+    assert moved["root_info"]["home_namespace_id"] == old["home_namespace_id"]
+    e = err_of(c.rpc("files/list_folder", {"path": ""}, token=tok, headers=hdr), 422)
+    assert e["error"] == {".tag": "invalid_root", "invalid_root": moved["root_info"]}
+    assert_summary(e, "invalid_root/")
+    # left the team: root_info user
+    left = c.ctl("POST", "team_membership", {"account_id": acct["account_id"], "team": None})
+    assert left["root_info"][".tag"] == "user" and left["account"]["team"] is None
+    e = err_of(c.rpc("files/list_folder", {"path": ""}, token=tok, headers=hdr), 422)
+    assert e["error"]["invalid_root"][".tag"] == "user"
+    assert c.rpc("files/list_folder", {"path": ""}, token=tok).status == 200
+    r = c.request("POST", "/__control/team_membership", {"account_id": acct["account_id"]})
+    assert r.status == 400
+
+
+def test_team_without_team_space_has_user_root(c):
+    acct, t = connect(c, team={"name": "Small", "space": False})
+    me = c.rpc("users/get_current_account", token=t["access_token"], void=True).json()
+    assert me["root_info"][".tag"] == "user"
+    assert me["root_info"]["root_namespace_id"] == me["root_info"]["home_namespace_id"]
+    assert me["team"]["name"] == "Small"
+
+
+def test_list_folder_page_max_and_cursor_reset_fault(c):
+    acct, t = connect(c)
+    tok = t["access_token"]
+    for i in range(25):
+        put(c, acct, f"/P/f{i:02}.txt", b"x")
+    c.ctl("POST", "settings", {"list_folder_page_max": 10})
+    r = c.rpc("files/list_folder", {"path": "/P", "limit": 500}, token=tok).json()
+    assert len(r["entries"]) == 10 and r["has_more"]
+    c.ctl("POST", "faults", {"route": "files/list_folder/continue", "kind": "cursor_reset"})
+    e = err_of(c.rpc("files/list_folder/continue", {"cursor": r["cursor"]}, token=tok))
+    assert e["error"] == {".tag": "reset"}
+    names = []
+    r = c.rpc("files/list_folder", {"path": "/P", "limit": 500}, token=tok).json()
+    names += [x["name"] for x in r["entries"]]
+    while r["has_more"]:
+        r = c.rpc("files/list_folder/continue", {"cursor": r["cursor"]}, token=tok).json()
+        names += [x["name"] for x in r["entries"]]
+    assert sorted(names) == [f"f{i:02}.txt" for i in range(25)]
+    r = c.request("POST", "/__control/faults", {"route": "files/upload",
+                                                "kind": "cursor_reset"})
+    assert r.status == 400

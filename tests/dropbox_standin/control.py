@@ -205,7 +205,8 @@ def handle(handler, st, method, path, query, body):
             codes = [{"code": c.code, "account_id": c.account_id, "client_id": c.client_id,
                       "used": c.used, "redirect_uri": c.redirect_uri}
                      for c in st.codes.values()]
-        return json_response({"access_tokens": acc, "refresh_tokens": ref, "codes": codes})
+        return json_response({"access_tokens": acc, "refresh_tokens": ref, "codes": codes,
+                              "refresh_grants": st.refresh_grants})
     if key == ("GET", "tokens/live"):
         # What is still usable at Dropbox: refresh tokens not revoked, access
         # tokens neither revoked nor expired; for one account or all.
@@ -285,8 +286,11 @@ def handle(handler, st, method, path, query, body):
         if only is not None and route not in only + ("*",):
             raise _bad(f"kind {kind} applies to {', '.join(only)} (or *) only")
         with st.lock:
+            after = data.get("after", 0)
+            if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+                raise _bad("after must be an integer >= 0")
             f = Fault(next(st.fault_ids), route, kind, count, data.get("retry_after"),
-                      data.get("hang_seconds", 30), data.get("match"))
+                      data.get("hang_seconds", 30), data.get("match"), after)
             st.faults.append(f)
             return json_response(f.to_json())
     if key == ("GET", "faults"):
@@ -392,6 +396,10 @@ def handle(handler, st, method, path, query, body):
             st.side_effect_log.clear()
         return json_response({"ok": True})
 
+    from . import answers
+    resp = answers.handle_control(st, key, data, json_response, _bad, _account)
+    if resp is not None:
+        return resp
     raise _bad(f"unknown control route {method} /__control/{sub}", 404)
 
 

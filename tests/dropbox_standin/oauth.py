@@ -258,6 +258,7 @@ def token(st, handler, query, body):
         scopes = want
     tok = AccessToken(st, app.client_id, acct.account_id, scopes, rt)
     st.access_tokens[tok.token] = tok
+    st.refresh_grants += 1
     d = {"access_token": tok.token, "token_type": "bearer",
          "expires_in": int(round(tok.expires_at - tok.issued))}
     if p.get("scope"):

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import control, links, oauth
+from . import answers, control, links, oauth
 from .blobs import CHUNK
 from .uploads import RequestBody
 from .errors import HttpError, api_error, auth_error, bad_request, error_summary
@@ -371,6 +371,10 @@ class Handler(BaseHTTPRequestHandler):
         if f.kind == "503":
             h = {"Retry-After": str(ra)} if ra is not None else {}
             return Response(503, b"Service Unavailable", "text/plain; charset=utf-8", h)
+        if f.kind == "expired_token":
+            return Response.from_error(answers.expire_caller(self, self.server.state))
+        if f.kind == "cursor_reset":
+            return Response.from_error(answers.cursor_reset())
         if f.kind == "409_write_contention":
             err = write_contention or {".tag": "too_many_write_operations"}
             return Response.from_error(api_error(409, err))
@@ -461,7 +465,7 @@ class Handler(BaseHTTPRequestHandler):
             where = 'HTTP header "Dropbox-API-Arg"' if header is not None \
                 else 'URL parameter "arg"'
             raw = header if header is not None else qarg[0]
-            if header is not None and not raw.isascii():
+            if header is not None and (not raw.isascii() or "\x7f" in raw):
                 raise bad_request(name, f"{where}: could not decode input as JSON")
             try:
                 arg = json.loads(raw)

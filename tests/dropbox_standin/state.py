@@ -35,6 +35,7 @@ DEFAULT_SETTINGS = {
     "zip_max_file_bytes": 4 * 10**9 - 1,   # download_zip: largest single file allowed
     "zip_max_entries": 9999,     # download_zip: entries allowed (files + folders + top)
     "list_folder_default_limit": 2000,
+    "list_folder_page_max": 2000,    # entries per page at most (limit is approximate)
     # sharing (dropbox-api.md §4.10-§4.15)
     "share_always_async": 0,     # 1: every share_folder answers async_job_id
     "share_async_polls": 2,      # check_share_job_status answers in_progress this often
@@ -153,6 +154,7 @@ class Account:
         self.can_share = True       # False: share_folder answers no_permission
         self.home_path = None
         self.home_mount = None
+        self.team_space = True      # False: a team without a team space (root_info user)
         if team is not None:
             self.team_member_id = "dbmid:" + rand_str(40, ALNUM + "-_")
             self.account_type = account_type or "business"
@@ -164,10 +166,10 @@ class Account:
 
     @property
     def root_ns(self):
-        return self.team.root_ns if self.team is not None else self.home_ns
+        return self.team.root_ns if self.team is not None and self.team_space else self.home_ns
 
     def root_info(self):
-        if self.team is not None:
+        if self.team is not None and self.team_space:
             return {".tag": "team", "root_namespace_id": self.team.root_ns.id,
                     "home_namespace_id": self.home_ns.id, "home_path": self.home_path}
         return {".tag": "user", "root_namespace_id": self.home_ns.id,
@@ -252,14 +254,17 @@ class Link:
 
 class Fault:
     KINDS = ("429", "429_write", "429_text", "500", "503", "hang", "malformed_json",
-             "drop", "409_write_contention", "incorrect_offset")
+             "drop", "409_write_contention", "incorrect_offset", "expired_token",
+             "cursor_reset")
     # kinds that only some routes can answer; a "*" fault skips the others
     ONLY_ROUTES = {"incorrect_offset": ("files/upload_session/append_v2",
-                                        "files/upload_session/finish")}
+                                        "files/upload_session/finish"),
+                   "cursor_reset": ("files/list_folder/continue",)}
 
     def __init__(self, fid, route, kind, count=1, retry_after=None, hang_seconds=30,
-                 match=None):
+                 match=None, after=0):
         self.id = fid
+        self.after = after          # matching calls let through before the fault acts
         self.route = route
         self.kind = kind
         self.count = count
@@ -271,7 +276,7 @@ class Fault:
     def to_json(self):
         return {"id": self.id, "route": self.route, "kind": self.kind, "count": self.count,
                 "retry_after": self.retry_after, "hang_seconds": self.hang_seconds,
-                "match": self.match, "hits": self.hits}
+                "match": self.match, "hits": self.hits, "after": self.after}
 
 
 # ---------------------------------------------------------------- the state
@@ -307,6 +312,7 @@ class State:
             self.codes = {}
             self.access_tokens = {}
             self.refresh_tokens = {}
+            self.refresh_grants = 0     # access tokens issued by the refresh_token grant
             self.links = {}
             self.cursors = {}
             self.change_seq = 0
@@ -368,6 +374,8 @@ class State:
             if "team_admin" in team:
                 kw["team_admin"] = bool(team["team_admin"])
         acct = Account(self, email, display_name, team=t, home_path=home_path, **kw)
+        if team and team.get("space") is False:
+            acct.team_space = False
         self.accounts[acct.account_id] = acct
         return acct
 
@@ -527,6 +535,9 @@ class State:
             if route not in Fault.ONLY_ROUTES.get(f.kind, (route,)):
                 continue
             if f.match is not None and f.match not in (raw_arg or ""):
+                continue
+            if f.after > 0:
+                f.after -= 1
                 continue
             if f.count > 0:
                 f.count -= 1

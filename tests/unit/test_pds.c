@@ -28,6 +28,8 @@
 #include "pds_api.h"
 #include "pds_page.h"
 #include "pds_invite.h"
+#include "pds_dropbox.h"
+#include "pds_export.h"
 
 #define URLSAFE "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #define HEX "0123456789abcdef"
@@ -678,6 +680,40 @@ static void test_valid_text_refuses_c1_controls(void **state)
                                    &out, &pr));
     /* Neighbours stay valid: U+00A0 (no-break space) and U+00E9. */
     assert_true(pds_valid_text("a\xc2\xa0" "b\xc3\xa9", 10));
+}
+
+/* Issue 14: DEL goes escaped in Dropbox-API-Arg (jansson's ASCII mode leaves
+ * it raw), non-ASCII as \\u escapes; a NULL argument has no header. */
+static void test_dbx_arg_header_escapes_del(void **state)
+{
+    fx_t *fx = *state;
+    json_t *arg = json_pack("{s:s}", "path", "/a\x7f" "b\xc3\xa9");
+    assert_string_equal(pds_dbx_arg_header(fx->pool, arg), "{\"path\":\"/a\\u007fb\\u00E9\"}");
+    json_decref(arg);
+    assert_null(pds_dbx_arg_header(fx->pool, NULL));
+}
+
+/* Issue 14: a track folder name is cut at 80 bytes on a character boundary,
+ * so it stays a string JSON can carry. */
+static void test_track_folder_name_cut_on_utf8(void **state)
+{
+    fx_t *fx = *state;
+    char title[128];
+    const char *name;
+    memset(title, 'a', 79);
+    strcpy(title + 79, "\xc3\xa9tail");                  /* byte 80 inside the é */
+    name = pds_track_folder_name(fx->pool, NULL, title, "t1");
+    assert_int_equal(strncmp(name, title, 79), 0);
+    assert_string_equal(name + 79, " [t1]");
+    assert_true(pds_valid_text(name, 200));
+    memset(title, 'a', 78);
+    strcpy(title + 78, "\xc3\xa9tail");                  /* ends exactly at 80: kept */
+    name = pds_track_folder_name(fx->pool, NULL, title, "t1");
+    assert_string_equal(name + 78, "\xc3\xa9 [t1]");
+    memset(title, 'a', 77);
+    strcpy(title + 77, "\xf0\x9f\x8e\xb5x");          /* a 4-byte note split at 80 */
+    name = pds_track_folder_name(fx->pool, NULL, title, "t1");
+    assert_string_equal(name + 77, " [t1]");
 }
 
 /* Another producer's words in a mail body (issue 11): one line, and nothing
@@ -2498,6 +2534,8 @@ int main(void)
         T(test_field_text),
         T(test_valid_text_refuses_c1_controls),
         T(test_invite_plain),
+        T(test_dbx_arg_header_escapes_del),
+        T(test_track_folder_name_cut_on_utf8),
         T(test_field_url),
         T(test_field_color_alias),
         T(test_field_email_username),

@@ -364,7 +364,8 @@ def list_folder(ctx, arg):
     rec = {"view": ctx.view.id, "folder": folder.id, "recursive": arg["recursive"],
            "include_deleted": arg["include_deleted"],
            "include_mounted": arg["include_mounted_folders"],
-           "limit": arg["limit"] or st.settings["list_folder_default_limit"],
+           "limit": min(arg["limit"] or st.settings["list_folder_default_limit"],
+                        st.settings["list_folder_page_max"]),
            "seq": st.change_seq, "snapshot": Snapshot(nodes), "pos": 0}
     return _page(ctx, rec)
 

@@ -368,7 +368,8 @@ def upload_session_append_v2(ctx, arg):
 
 
 @route("files/upload_session/finish", style="upload", scope=SCOPE,
-       route_faults=("incorrect_offset",))
+       route_faults=("incorrect_offset",),
+       write_contention={".tag": "path", "path": {".tag": "too_many_write_operations"}})
 def upload_session_finish(ctx, arg):
     a = _args(ctx)
     arg = a.check(arg, {"cursor": ("struct", R), "commit": ("struct", R),
