@@ -1,5 +1,5 @@
 """files namespace (dropbox-api.md §4.2-§4.7, §4.10): paths, metadata, folders, listing,
-temporary links, download_zip and copy_v2."""
+temporary links, download, download_zip and copy_v2."""
 
 import json
 
@@ -495,6 +495,24 @@ def get_temporary_link(ctx, arg):
 
 def _quote_name(name):
     return quote(name, safe="")
+
+
+# ---------------------------------------------------------------- download
+
+@route("files/download", style="download", scope="files.content.read")
+def download(ctx, arg):
+    """dropbox-api.md §1: the bytes in the body, FileMetadata (untagged) in the
+    Dropbox-API-Result header; errors (409 path/not_found, path/not_file) as JSON in
+    the body. Generated blobs stream without being held in memory."""
+    a = Args(ctx.route, where='HTTP header "Dropbox-API-Arg"')
+    arg = a.check(arg, {"path": ("str", R), "rev": ("str", None)})
+    check_path_arg(ctx, a, "path", arg["path"], READ_PATH)
+    node = resolve(ctx, arg["path"])
+    if node.is_dir:
+        raise route_error(lookup("not_file"))
+    if arg["rev"] is not None and arg["rev"] != node.rev:
+        raise route_error(lookup("not_found"))
+    return Download(file_metadata(ctx, node, tagged=False), node.content.iter(), node.size)
 
 
 # ---------------------------------------------------------------- download_zip
