@@ -64,7 +64,10 @@ def _read_only(ctx, sf):
     return level not in model.WRITE_LEVELS
 
 
-def file_metadata(ctx, node, tagged):
+def file_metadata(ctx, node, tagged, hash_now=True):
+    """hash_now=False (files/download): a generated blob not hashed yet goes without
+    content_hash (optional in FileMetadata), so streaming many GiB does not first wait
+    for a full hashing pass."""
     d = {".tag": "file"} if tagged else {}
     d["name"] = node.name
     vpath = ctx.state.path_in_view(node, ctx.view, ctx.account)
@@ -77,7 +80,8 @@ def file_metadata(ctx, node, tagged):
     d["rev"] = node.rev
     d["size"] = node.size
     d["is_downloadable"] = True
-    d["content_hash"] = digests(ctx, node.content).content_hash
+    if hash_now or not node.content.generated or node.content.digests_if_known():
+        d["content_hash"] = digests(ctx, node.content).content_hash
     sharing_info(ctx, node, d, folder=False)
     return d
 
@@ -512,7 +516,8 @@ def download(ctx, arg):
         raise route_error(lookup("not_file"))
     if arg["rev"] is not None and arg["rev"] != node.rev:
         raise route_error(lookup("not_found"))
-    return Download(file_metadata(ctx, node, tagged=False), node.content.iter(), node.size)
+    meta = file_metadata(ctx, node, tagged=False, hash_now=False)
+    return Download(meta, node.content.iter(), node.size)
 
 
 # ---------------------------------------------------------------- download_zip
