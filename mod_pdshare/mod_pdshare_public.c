@@ -368,31 +368,12 @@ typedef struct {
     pds_page_file_t *cur;
     const char *cur_name;
     int entry_open;
-    int started;                   /* counted, headers set: the body has begun */
+    int sent;                      /* counted, and bytes passed to the output filters */
     int not_recorded;              /* the downloads could not be counted: nothing is sent */
 } zip_stream_t;
 
 #define ZIP_FLUSH_BYTES (128 * 1024)
 #define ZIP_READ_BYTES (64 * 1024)
-
-/* Archive bytes go down the output filters with a flush every
- * ZIP_FLUSH_BYTES, so memory stays bounded whatever the size. */
-static apr_status_t zip_out(void *baton, const void *data, apr_size_t len)
-{
-    zip_stream_t *z = baton;
-    request_rec *r = z->r;
-    apr_status_t rv;
-    if (r->connection->aborted) return APR_ECONNABORTED;
-    if ((rv = apr_brigade_write(z->bb, NULL, NULL, data, len)) != APR_SUCCESS) return rv;
-    z->pending += len;
-    if (z->pending >= ZIP_FLUSH_BYTES) {
-        APR_BRIGADE_INSERT_TAIL(z->bb, apr_bucket_flush_create(r->connection->bucket_alloc));
-        if ((rv = ap_pass_brigade(r->output_filters, z->bb)) != APR_SUCCESS) return rv;
-        apr_brigade_cleanup(z->bb);
-        z->pending = 0;
-    }
-    return APR_SUCCESS;
-}
 
 /* The headers of the answer (GET and HEAD alike). */
 static void zip_headers(zip_stream_t *z)
@@ -402,9 +383,10 @@ static void zip_headers(zip_stream_t *z)
     apr_table_setn(z->r->headers_out, "Content-Disposition", attachment(z->r->pool, z->filename));
 }
 
-/* Before the first byte: one download per file the ZIP holds, with its track
- * and category, so per-track and per-type counts stay true. All or none. */
-static int zip_start(zip_stream_t *z)
+/* Before the first byte goes out: one download per file the ZIP holds, with
+ * its track and category, so per-track and per-type counts stay true. All or
+ * none; a failure before this point counts nothing. */
+static apr_status_t zip_record(zip_stream_t *z)
 {
     request_rec *r = z->r;
     int i, failed = 0;
@@ -418,17 +400,42 @@ static int zip_start(zip_stream_t *z)
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00044: recording a ZIP download: %s", z->ctx->db->last_error);
         z->not_recorded = 1;
-        return 1;
+        return APR_EGENERAL;
     }
     pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     zip_headers(z);
-    z->started = 1;
-    return 0;
+    z->sent = 1;
+    return APR_SUCCESS;
+}
+
+/* Pass what is buffered down the output filters (counting first). */
+static apr_status_t zip_pass(zip_stream_t *z, apr_bucket *last)
+{
+    apr_status_t rv;
+    if (!z->sent && (rv = zip_record(z)) != APR_SUCCESS) return rv;
+    APR_BRIGADE_INSERT_TAIL(z->bb, last);
+    if ((rv = ap_pass_brigade(z->r->output_filters, z->bb)) != APR_SUCCESS) return rv;
+    apr_brigade_cleanup(z->bb);
+    z->pending = 0;
+    return APR_SUCCESS;
+}
+
+/* Archive bytes are buffered and go down the output filters with a flush
+ * every ZIP_FLUSH_BYTES, so memory stays bounded whatever the size. */
+static apr_status_t zip_out(void *baton, const void *data, apr_size_t len)
+{
+    zip_stream_t *z = baton;
+    apr_status_t rv;
+    if (z->r->connection->aborted) return APR_ECONNABORTED;
+    if ((rv = apr_brigade_write(z->bb, NULL, NULL, data, len)) != APR_SUCCESS) return rv;
+    z->pending += len;
+    if (z->pending >= ZIP_FLUSH_BYTES)
+        return zip_pass(z, apr_bucket_flush_create(z->r->connection->bucket_alloc));
+    return APR_SUCCESS;
 }
 
 static int zip_entry_begin(zip_stream_t *z, apr_int64_t size)
 {
-    if (!z->started && zip_start(z)) return 1;
     if (pds_zip_entry_begin(z->zip, z->cur_name, size) != APR_SUCCESS) return 1;
     z->entry_open = 1;
     return 0;
@@ -486,13 +493,16 @@ static const char *zip_local_file(zip_stream_t *z, apr_pool_t *p, char *buf)
     return NULL;
 }
 
+enum { ZIP_OK, ZIP_GONE, ZIP_DROPBOX, ZIP_LOCAL, ZIP_OUTPUT };
+
 static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
                        zip_stream_t *z, json_t *producer)
 {
     pds_dbx_session_t *s = NULL;
+    pds_dbx_res_t res;
     char *buf = NULL;
     const char *why = NULL;
-    int i;
+    int i, failure = ZIP_OK;
     pds_err_t *e;
 
     z->r = r;
@@ -507,73 +517,81 @@ static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
         if (!f->dropbox_path && !f->local_path)
             return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
                                "A file of this download is no longer available.", producer);
-        if (f->dropbox_path && !s && (e = pds_dbx_session(ctx->dbx, z->share[SH_OWNER], &s)))
+        if (f->dropbox_path && !s && (e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
             return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
     }
     z->zip = pds_zip_create(r->pool, r->request_time, zip_out, z);
     z->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    for (i = 0; i < z->files->nelts && !why; i++) {
+    for (i = 0; i < z->files->nelts && failure == ZIP_OK; i++) {
         apr_pool_t *fp;                 /* one file's allocations, freed after it */
         apr_pool_create(&fp, r->pool);
         z->cur = APR_ARRAY_IDX(z->files, i, pds_page_file_t *);
         z->cur_name = APR_ARRAY_IDX(z->names, i, const char *);
         z->entry_open = 0;
         if (z->cur->dropbox_path) {
-            pds_dbx_res_t res = { 0 };
             json_t *arg = json_pack("{s:s}", "path", apr_pstrcat(fp, s->path_prefix,
                                                                 z->cur->dropbox_path, NULL));
-            apr_status_t rv = pds_dbx_download(fp, ctx->dbx->dbx, &s->auth, "files/download", arg,
-                                               zip_dbx_head, zip_dbx_sink, z, &res);
+            apr_status_t rv;
+            memset(&res, 0, sizeof(res));
+            rv = pds_dbx_download(fp, ctx->dbx->dbx, &s->auth, "files/download", arg,
+                                  zip_dbx_head, zip_dbx_sink, z, &res);
             json_decref(arg);
             if (z->entry_open || is_not_found(&res))
                 pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);     /* Dropbox answered */
-            if (z->not_recorded) return send_unavailable(r, nonce);
-            if (!z->started && is_not_found(&res)) {
-                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00101: file %s of a ZIP is gone"
-                              " from Dropbox", z->cur->id);
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found",
-                                   "File no longer available",
-                                   "A file of this download is no longer in the producer's"
-                                   " Dropbox.", producer);
-            }
-            if (!z->started) {
-                ctx->dbx->why = apr_pstrdup(r->pool, res.why);
-                return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
-            }
-            if (rv != APR_SUCCESS || !z->entry_open)
-                why = apr_pstrdup(r->pool, r->connection->aborted ? "the visitor went away"
-                                  : res.why ? res.why : "output failed");
+            if (is_not_found(&res)) failure = ZIP_GONE;
+            else if (!z->entry_open) failure = ZIP_DROPBOX;
+            else if (rv != APR_SUCCESS) failure = ZIP_OUTPUT;
+            if (failure != ZIP_OK)
+                why = apr_pstrdup(r->pool, res.why ? res.why : "output failed");
         }
         else {
             if (!buf) buf = apr_palloc(r->pool, ZIP_READ_BYTES);
-            why = zip_local_file(z, fp, buf);
-            if (z->not_recorded) return send_unavailable(r, nonce);
-            if (why && !z->started) {
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00102: ZIP not sent: %s", why);
-                return send_unavailable(r, nonce);
+            if ((why = zip_local_file(z, fp, buf))) {
+                failure = z->entry_open ? ZIP_OUTPUT : ZIP_LOCAL;
+                why = apr_pstrdup(r->pool, why);
             }
-            why = why ? apr_pstrdup(r->pool, why) : NULL;
         }
-        if (!why && pds_zip_entry_end(z->zip) != APR_SUCCESS)
-            why = r->connection->aborted ? "the visitor went away" : "output failed";
+        if (failure == ZIP_OK && pds_zip_entry_end(z->zip) != APR_SUCCESS) {
+            failure = ZIP_OUTPUT;
+            why = "output failed";
+        }
         apr_pool_destroy(fp);
     }
-    if (!why && !z->started && zip_start(z)) return send_unavailable(r, nonce);
-    if (!why && pds_zip_finish(z->zip) != APR_SUCCESS)
-        why = r->connection->aborted ? "the visitor went away" : "output failed";
-    if (why) {
-        /* Headers are gone: all that is left is to cut the connection. */
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00100: ZIP stream cut: %s", why);
-        r->connection->keepalive = AP_CONN_CLOSE;
-        apr_brigade_cleanup(z->bb);
-        /* As mod_proxy does for a broken backend: the chunked encoding ends
-         * without its last chunk, so the client sees a broken download. */
-        APR_BRIGADE_INSERT_TAIL(z->bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
-                                                              r->connection->bucket_alloc));
-        APR_BRIGADE_INSERT_TAIL(z->bb, apr_bucket_eos_create(r->connection->bucket_alloc));
-        ap_pass_brigade(r->output_filters, z->bb);
-        return OK;
+    if (failure == ZIP_OK && (pds_zip_finish(z->zip) != APR_SUCCESS
+                              || zip_pass(z, apr_bucket_eos_create(r->connection->bucket_alloc))
+                                 != APR_SUCCESS)) {
+        failure = ZIP_OUTPUT;
+        why = "output failed";
     }
+    if (failure == ZIP_OK) return OK;
+    if (r->connection->aborted) why = "the visitor went away";
+    if (z->not_recorded || !z->sent) {
+        /* Nothing has gone out (and nothing is counted): a proper answer. */
+        apr_brigade_cleanup(z->bb);
+        apr_table_unset(r->headers_out, "Content-Disposition");
+        if (z->not_recorded) return send_unavailable(r, nonce);
+        if (failure == ZIP_GONE) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00101: file %s of a ZIP is gone"
+                          " from Dropbox", z->cur->id);
+            return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
+                               "A file of this download is no longer in the producer's Dropbox.",
+                               producer);
+        }
+        if (failure == ZIP_DROPBOX) {
+            ctx->dbx->why = why;
+            return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00102: ZIP not sent: %s", why);
+        return send_unavailable(r, nonce);
+    }
+    /* Bytes are gone: all that is left is to cut the connection. As mod_proxy
+     * does for a broken backend, the chunked encoding then ends without its
+     * last chunk, so the client sees a broken download. */
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00100: ZIP stream cut: %s", why);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    apr_brigade_cleanup(z->bb);
+    APR_BRIGADE_INSERT_TAIL(z->bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
+                                                          r->connection->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(z->bb, apr_bucket_eos_create(r->connection->bucket_alloc));
     ap_pass_brigade(r->output_filters, z->bb);
     return OK;
