@@ -16,8 +16,30 @@
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_page.h"
+#include "pds_zip.h"
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Entry names of a ZIP (pds_zip): whatever the input, a safe, non-empty name
+ * with no separator, no "..", no control byte and no bidi control (E2 80 AA-AE,
+ * E2 81 A6-A9). */
+static void zip_name(apr_pool_t *p, const char *s)
+{
+    const char *n = pds_zip_safe_name(p, s), *c;
+    pds_zip_names_t *names = pds_zip_names_make(p);
+    FZ_CHECK(*n && strlen(n) <= 255, "safe name of %.64s is empty or long", s);
+    FZ_CHECK(!strpbrk(n, "/\\:") && !strstr(n, ".."), "unsafe name %.64s", n);
+    for (c = n; *c; c++) {
+        const unsigned char *u = (const unsigned char *)c;
+        FZ_CHECK(u[0] >= 0x20 && u[0] != 0x7f, "control byte in %.64s", n);
+        FZ_CHECK(!(u[0] == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F), "C1 control in %.64s", n);
+        FZ_CHECK(!(u[0] == 0xE2 && u[1] == 0x80 && u[2] >= 0xAA && u[2] <= 0xAE)
+                 && !(u[0] == 0xE2 && u[1] == 0x81 && u[2] >= 0xA6 && u[2] <= 0xA9),
+                 "bidi control in %.64s", n);
+    }
+    FZ_CHECK(strcmp(pds_zip_names_take(names, n), pds_zip_names_take(names, n)),
+             "a duplicate of %.64s was not renamed", n);
+}
 
 static void tokens(apr_pool_t *p, const char *s)
 {
@@ -45,6 +67,7 @@ static void tokens(apr_pool_t *p, const char *s)
         if (!strchr(s, '%')) FZ_CHECK(!strcmp(u, s), "decoded without escapes changed");
     }
     pds_zip_group(s);
+    zip_name(p, s);
     pds_valid_id(s);
     pds_valid_text(s, 64);
     pds_valid_file_name(s);

@@ -13,10 +13,11 @@
 #include "pds_crypto.h"
 #include "pds_dropbox.h"
 #include "pds_visitor.h"
+#include "pds_zip.h"
 #include <http_core.h>
 #include <util_filter.h>
 
-typedef enum { R_PAGE, R_JSON, R_PLAY, R_FILE, R_ZIP, R_ASSET, R_SLASH, R_NONE } route_e;
+typedef enum { R_PAGE, R_JSON, R_PLAY, R_FILE, R_ZIP, R_ZIP_ALL, R_ASSET, R_SLASH, R_NONE } route_e;
 
 typedef struct {
     route_e kind;
@@ -66,6 +67,7 @@ static void parse_route(apr_pool_t *p, const char *path, route_t *rt)
     else if (n == 3 && !strcmp(seg[1], "play")) { rt->kind = R_PLAY; rt->a = seg[2]; }
     else if (n == 3 && !strcmp(seg[1], "files")) { rt->kind = R_FILE; rt->a = seg[2]; }
     else if (n == 4 && !strcmp(seg[1], "zip")) { rt->kind = R_ZIP; rt->a = seg[2]; rt->b = seg[3]; }
+    else if (n == 2 && !strcmp(seg[1], "zip")) rt->kind = R_ZIP_ALL;
 }
 
 /* Headers every public answer carries (SPEC §3). The CSP allows our own
@@ -417,118 +419,296 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     return HTTP_MOVED_TEMPORARILY;
 }
 
-/* A file name for Content-Disposition: letters, digits, space, . _ - only. */
-static const char *safe_filename(apr_pool_t *p, const char *title, const char *suffix)
+/* ------------------------------------------------------------ ZIPs
+ * Composed here from exactly the files the share offers (SPEC §3), each
+ * streamed from Dropbox (files/download) or local storage into a pds_zip
+ * archive that goes down httpd's output filters as it is made. */
+
+/* Content-Disposition: attachment with an ASCII fallback name and the exact
+ * one for clients that read filename* (RFC 6266). */
+static const char *attachment(apr_pool_t *p, const char *name)
 {
-    char *name = apr_pstrcat(p, title && *title ? title : "download", " - ", suffix, ".zip", NULL);
-    char *c;
-    for (c = name; *c; c++) {
-        if (!apr_isalnum(*c) && *c != ' ' && *c != '.' && *c != '_' && *c != '-') *c = '_';
+    char *ascii = apr_palloc(p, strlen(name) + 1), *o = ascii;
+    const unsigned char *ch;
+    for (ch = (const unsigned char *)name; *ch; ch++) {
+        if ((*ch & 0xC0) == 0x80) continue;          /* one "_" per non-ASCII character */
+        *o++ = *ch < 0x20 || *ch >= 0x7f || *ch == '"' || *ch == '\\' || *ch == ';'
+               || *ch == '%' ? '_' : (char)*ch;
     }
-    return name;
+    *o = '\0';
+    return apr_pstrcat(p, "attachment; filename=\"", ascii, "\"; filename*=UTF-8''",
+                       pds_form_encode(p, name), NULL);
 }
 
 typedef struct {
     request_rec *r;
     pds_ctx_t *ctx;
     const char **share;
-    pds_page_track_t *track;
-    int group;
+    apr_array_header_t *files;     /* pds_page_file_t *, in the archive's order */
+    apr_array_header_t *names;     /* const char *: their entry names */
+    const char *filename;          /* of the archive */
+    pds_zip_t *zip;
     apr_bucket_brigade *bb;
     apr_off_t pending;
-    int started;
-    int failed;
-    int not_recorded;       /* the download could not be counted: nothing is sent */
+    pds_page_file_t *cur;
+    const char *cur_name;
+    int entry_open;
+    int sent;                      /* counted, and bytes passed to the output filters */
+    int not_recorded;              /* the downloads could not be counted: nothing is sent */
 } zip_stream_t;
 
 #define ZIP_FLUSH_BYTES (128 * 1024)
+#define ZIP_READ_BYTES (64 * 1024)
 
-/* Dropbox said 200: count the download and send our headers. */
-static int zip_head(void *baton, int status, apr_table_t *headers)
+/* The headers of the answer (GET and HEAD alike). */
+static void zip_headers(zip_stream_t *z)
 {
-    zip_stream_t *z = baton;
+    z->r->status = HTTP_OK;
+    ap_set_content_type(z->r, "application/zip");
+    apr_table_setn(z->r->headers_out, "Content-Disposition", attachment(z->r->pool, z->filename));
+}
+
+/* Before the first byte goes out: one download per file the ZIP holds, with
+ * its track and category, so per-track and per-type counts stay true. All or
+ * none; a failure before this point counts nothing. */
+static apr_status_t zip_record(zip_stream_t *z)
+{
     request_rec *r = z->r;
-    static const char *const names[PDS_CAT_COUNT] = { "bounces", "bounces", "stems", "projects" };
-    if (pds_event_record(z->ctx, z->share[SH_ID], z->track->slot_id, NULL, "download",
-                         pds_category_names[z->group])) {
+    int i, failed = 0;
+    pds_db_begin(z->ctx->db);
+    for (i = 0; i < z->files->nelts && !failed; i++) {
+        pds_page_file_t *f = APR_ARRAY_IDX(z->files, i, pds_page_file_t *);
+        failed = pds_event_record(z->ctx, z->share[SH_ID], f->slot_id, f->id, "download",
+                                  pds_category_names[f->category]) != NULL;
+    }
+    if (pds_db_end(z->ctx->db, failed) != APR_SUCCESS || failed) {
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00044: recording a ZIP download: %s", z->ctx->db->last_error);
         z->not_recorded = 1;
-        return 1;
+        return APR_EGENERAL;
     }
     pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
-    z->started = 1;
-    r->status = HTTP_OK;
-    ap_set_content_type(r, "application/zip");
-    apr_table_setn(r->headers_out, "Content-Disposition", apr_pstrcat(r->pool,
-                   "attachment; filename=\"", safe_filename(r->pool, z->track->title,
-                   names[z->group]), "\"", NULL));
-    return 0;
+    zip_headers(z);
+    z->sent = 1;
+    return APR_SUCCESS;
 }
 
-/* Bytes from Dropbox go down httpd's output filters as they come, with a
- * flush every ZIP_FLUSH_BYTES, so memory stays bounded whatever the size. */
-static int zip_sink(void *baton, const char *data, apr_size_t len)
+/* Pass what is buffered down the output filters (counting first). */
+static apr_status_t zip_pass(zip_stream_t *z, apr_bucket *last)
+{
+    apr_status_t rv;
+    if (!z->sent && (rv = zip_record(z)) != APR_SUCCESS) return rv;
+    APR_BRIGADE_INSERT_TAIL(z->bb, last);
+    if ((rv = ap_pass_brigade(z->r->output_filters, z->bb)) != APR_SUCCESS) return rv;
+    apr_brigade_cleanup(z->bb);
+    z->pending = 0;
+    return APR_SUCCESS;
+}
+
+/* Archive bytes are buffered and go down the output filters with a flush
+ * every ZIP_FLUSH_BYTES, so memory stays bounded whatever the size. */
+static apr_status_t zip_out(void *baton, const void *data, apr_size_t len)
 {
     zip_stream_t *z = baton;
-    request_rec *r = z->r;
-    if (r->connection->aborted) return 1;
-    if (apr_brigade_write(z->bb, NULL, NULL, data, len) != APR_SUCCESS) return 1;
+    apr_status_t rv;
+    if (z->r->connection->aborted) return APR_ECONNABORTED;
+    if ((rv = apr_brigade_write(z->bb, NULL, NULL, data, len)) != APR_SUCCESS) return rv;
     z->pending += len;
-    if (z->pending >= ZIP_FLUSH_BYTES) {
-        APR_BRIGADE_INSERT_TAIL(z->bb, apr_bucket_flush_create(r->connection->bucket_alloc));
-        if (ap_pass_brigade(r->output_filters, z->bb) != APR_SUCCESS) {
-            z->failed = 1;
-            return 1;
-        }
-        apr_brigade_cleanup(z->bb);
-        z->pending = 0;
-    }
+    if (z->pending >= ZIP_FLUSH_BYTES)
+        return zip_pass(z, apr_bucket_flush_create(z->r->connection->bucket_alloc));
+    return APR_SUCCESS;
+}
+
+static int zip_entry_begin(zip_stream_t *z, apr_int64_t size)
+{
+    if (pds_zip_entry_begin(z->zip, z->cur_name, size) != APR_SUCCESS) return 1;
+    z->entry_open = 1;
     return 0;
 }
 
-static int stream_zip(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
-                      pds_page_track_t *t, int group, json_t *producer)
+/* Dropbox said 200: the size from Dropbox-API-Result (else the one we know)
+ * decides whether the entry needs ZIP64 records. */
+static int zip_dbx_head(void *baton, int status, apr_table_t *headers)
 {
-    pds_dbx_session_t *s;
-    pds_dbx_res_t res;
-    zip_stream_t z;
-    json_t *arg;
-    apr_status_t rv;
+    zip_stream_t *z = baton;
+    const char *result = apr_table_get(headers, "Dropbox-API-Result");
+    json_t *meta = result ? json_loads(result, 0, NULL) : NULL;
+    json_t *size = json_object_get(meta, "size");
+    apr_int64_t n = json_is_integer(size) && json_integer_value(size) >= 0
+                    ? (apr_int64_t)json_integer_value(size) : z->cur->size ? z->cur->size : -1;
+    json_decref(meta);
+    return zip_entry_begin(z, n);
+}
 
+static int zip_dbx_sink(void *baton, const char *data, apr_size_t len)
+{
+    zip_stream_t *z = baton;
+    return pds_zip_entry_data(z->zip, data, len) != APR_SUCCESS;
+}
+
+/* Dropbox's 409 path/not_found: the file is gone (not an outage). */
+static int is_not_found(const pds_dbx_res_t *res)
+{
+    const char *tag = json_string_value(json_object_get(json_object_get(res->error, "path"),
+                                                        ".tag"));
+    return res->status == 409 && res->tag && !strcmp(res->tag, "path") && tag
+        && !strcmp(tag, "not_found");
+}
+
+/* One file from local storage. Answers NULL, or why it failed. */
+static const char *zip_local_file(zip_stream_t *z, apr_pool_t *p, char *buf)
+{
+    apr_file_t *fd;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    apr_size_t n;
+    if (apr_file_open(&fd, z->cur->local_path, APR_READ | APR_BINARY, 0, p) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, fd) != APR_SUCCESS
+        || fi.filetype != APR_REG)
+        return apr_psprintf(p, "the local copy of file %s is missing (%s)", z->cur->id,
+                            z->cur->local_path);
+    if (zip_entry_begin(z, fi.size)) return "output failed";
+    do {
+        n = ZIP_READ_BYTES;
+        rv = apr_file_read(fd, buf, &n);
+        if (n && pds_zip_entry_data(z->zip, buf, n) != APR_SUCCESS) return "output failed";
+    } while (rv == APR_SUCCESS);
+    if (rv != APR_EOF) return apr_psprintf(p, "reading the local copy of file %s failed",
+                                           z->cur->id);
+    return NULL;
+}
+
+enum { ZIP_OK, ZIP_GONE, ZIP_DROPBOX, ZIP_LOCAL, ZIP_OUTPUT };
+
+static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
+                       zip_stream_t *z, json_t *producer)
+{
+    pds_dbx_session_t *s = NULL;
+    pds_dbx_res_t res;
+    char *buf = NULL;
+    const char *why = NULL;
+    int i, failure = ZIP_OK;
     pds_err_t *e;
 
-    if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
-        return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
-    memset(&z, 0, sizeof(z));
-    z.r = r;
-    z.ctx = ctx;
-    z.share = share;
-    z.track = t;
-    z.group = group;
-    z.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    arg = pds_json_pool(r->pool, json_pack("{s:s}", "path", apr_pstrcat(r->pool, s->path_prefix,
-                                           t->zip_folder[group], NULL)));
-    rv = pds_dbx_download(r->pool, ctx->dbx->dbx, &s->auth, "files/download_zip", arg,
-                          zip_head, zip_sink, &z, &res);
-    if (z.started || z.not_recorded) pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);
-    if (z.not_recorded) return send_unavailable(r, nonce);
-    if (!z.started) {
-        ctx->dbx->why = res.why;
-        return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
-    }
-    if (rv != APR_SUCCESS || z.failed) {
-        /* Headers are gone: all that is left is to cut the connection. */
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00045: ZIP stream cut: %s",
-                      r->connection->aborted ? "the visitor went away"
-                      : res.why ? res.why : "output failed");
-        r->connection->keepalive = AP_CONN_CLOSE;
-        apr_brigade_cleanup(z.bb);
+    z->r = r;
+    z->ctx = ctx;
+    z->share = share;
+    if (r->header_only) {             /* HEAD: no Dropbox, no count */
+        zip_headers(z);
         return OK;
     }
-    APR_BRIGADE_INSERT_TAIL(z.bb, apr_bucket_eos_create(r->connection->bucket_alloc));
-    ap_pass_brigade(r->output_filters, z.bb);
+    for (i = 0; i < z->files->nelts; i++) {
+        pds_page_file_t *f = APR_ARRAY_IDX(z->files, i, pds_page_file_t *);
+        if (!f->dropbox_path && !f->local_path)
+            return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
+                               "A file of this download is no longer available.", producer);
+        if (f->dropbox_path && !s && (e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
+            return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
+    }
+    z->zip = pds_zip_create(r->pool, r->request_time, zip_out, z);
+    z->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    for (i = 0; i < z->files->nelts && failure == ZIP_OK; i++) {
+        apr_pool_t *fp;                 /* one file's allocations, freed after it */
+        apr_pool_create(&fp, r->pool);
+        z->cur = APR_ARRAY_IDX(z->files, i, pds_page_file_t *);
+        z->cur_name = APR_ARRAY_IDX(z->names, i, const char *);
+        z->entry_open = 0;
+        if (z->cur->dropbox_path) {
+            json_t *arg = json_pack("{s:s}", "path", apr_pstrcat(fp, s->path_prefix,
+                                                                z->cur->dropbox_path, NULL));
+            apr_status_t rv;
+            memset(&res, 0, sizeof(res));
+            rv = pds_dbx_download(fp, ctx->dbx->dbx, &s->auth, "files/download", arg,
+                                  zip_dbx_head, zip_dbx_sink, z, &res);
+            json_decref(arg);
+            if (z->entry_open || is_not_found(&res))
+                pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);     /* Dropbox answered */
+            if (is_not_found(&res)) failure = ZIP_GONE;
+            else if (!z->entry_open) failure = ZIP_DROPBOX;
+            else if (rv != APR_SUCCESS) failure = ZIP_OUTPUT;
+            if (failure != ZIP_OK)
+                why = apr_pstrdup(r->pool, res.why ? res.why : "output failed");
+        }
+        else {
+            if (!buf) buf = apr_palloc(r->pool, ZIP_READ_BYTES);
+            if ((why = zip_local_file(z, fp, buf))) {
+                failure = z->entry_open ? ZIP_OUTPUT : ZIP_LOCAL;
+                why = apr_pstrdup(r->pool, why);
+            }
+        }
+        if (failure == ZIP_OK && pds_zip_entry_end(z->zip) != APR_SUCCESS) {
+            failure = ZIP_OUTPUT;
+            why = "output failed";
+        }
+        apr_pool_destroy(fp);
+    }
+    if (failure == ZIP_OK && (pds_zip_finish(z->zip) != APR_SUCCESS
+                              || zip_pass(z, apr_bucket_eos_create(r->connection->bucket_alloc))
+                                 != APR_SUCCESS)) {
+        failure = ZIP_OUTPUT;
+        why = "output failed";
+    }
+    if (failure == ZIP_OK) return OK;
+    if (r->connection->aborted) why = "the visitor went away";
+    if (z->not_recorded || !z->sent) {
+        /* Nothing has gone out (and nothing is counted): a proper answer. */
+        apr_brigade_cleanup(z->bb);
+        apr_table_unset(r->headers_out, "Content-Disposition");
+        if (z->not_recorded) return send_unavailable(r, nonce);
+        if (failure == ZIP_GONE) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00101: file %s of a ZIP is gone"
+                          " from Dropbox", z->cur->id);
+            return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
+                               "A file of this download is no longer in the producer's Dropbox.",
+                               producer);
+        }
+        if (failure == ZIP_DROPBOX) {
+            ctx->dbx->why = why;
+            return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00102: ZIP not sent: %s", why);
+        return send_unavailable(r, nonce);
+    }
+    /* Bytes are gone: all that is left is to cut the connection. As mod_proxy
+     * does for a broken backend, the chunked encoding then ends without its
+     * last chunk, so the client sees a broken download. */
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00100: ZIP stream cut: %s", why);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    apr_brigade_cleanup(z->bb);
+    APR_BRIGADE_INSERT_TAIL(z->bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
+                                                          r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(z->bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    ap_pass_brigade(r->output_filters, z->bb);
     return OK;
+}
+
+/* The files of a ZIP and their entry names: one track's files of one group
+ * (track != NULL), or everything the share offers in one folder per track. */
+static void zip_select(apr_pool_t *p, pds_page_t *page, pds_page_track_t *track, int group,
+                       zip_stream_t *z)
+{
+    pds_zip_names_t *folders = pds_zip_names_make(p), *names = pds_zip_names_make(p);
+    const char *slot = NULL, *folder = NULL;
+    int i;
+    z->files = apr_array_make(p, page->offered->nelts + 1, sizeof(pds_page_file_t *));
+    z->names = apr_array_make(p, page->offered->nelts + 1, sizeof(const char *));
+    for (i = 0; i < page->offered->nelts; i++) {
+        pds_page_file_t *f = APR_ARRAY_IDX(page->offered, i, pds_page_file_t *);
+        const char *name;
+        if (track && (strcmp(f->slot_id, track->slot_id)
+                      || pds_zip_group_of(f->category) != group))
+            continue;
+        if (!track && (!slot || strcmp(slot, f->slot_id))) {   /* a new track: its folder */
+            pds_page_track_t *t = apr_hash_get(page->tracks, f->slot_id, APR_HASH_KEY_STRING);
+            slot = f->slot_id;
+            folder = pds_zip_names_take(folders, pds_zip_safe_name(p, t ? t->title : NULL));
+            names = pds_zip_names_make(p);
+        }
+        name = pds_zip_names_take(names, pds_zip_safe_name(p, f->name));
+        APR_ARRAY_PUSH(z->files, pds_page_file_t *) = f;
+        APR_ARRAY_PUSH(z->names, const char *) = folder ? apr_pstrcat(p, folder, "/", name, NULL)
+                                                        : name;
+    }
 }
 
 /* "/s/{token}/": 301 to the page (or its JSON) without the slash. Only a
@@ -663,9 +843,12 @@ int pdshare_public_handler(request_rec *r)
                                    "This share has no preview for that track.", producer);
             return redirect_to_file(r, nonce, ctx, share, t->preview, "play", producer);
         }
-        else {
+        else if (rt.kind == R_ZIP) {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
             int group = pds_zip_group(rt.b);
+            static const char *const names[PDS_CAT_COUNT] = { "bounces", "bounces", "stems",
+                                                              "projects" };
+            zip_stream_t z;
             if (group < 0)
                 return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Not found",
                                    "This share does not hold that folder.", producer);
@@ -674,11 +857,35 @@ int pdshare_public_handler(request_rec *r)
                 return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of these files.",
                                    producer);
-            if (!t || !t->zip_folder[group])
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "No folder to zip",
-                                   "These files are not in a folder of their own; download them"
-                                   " one by one.", producer);
-            return stream_zip(r, nonce, ctx, share, t, group, producer);
+            if (!t || !t->offered[group])
+                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to download",
+                                   "This share holds no files of this kind for that track.",
+                                   producer);
+            memset(&z, 0, sizeof(z));
+            zip_select(r->pool, page, t, group, &z);
+            z.filename = apr_pstrcat(r->pool, t->title && *t->title ? t->title : "download",
+                                     " - ", names[group], ".zip", NULL);
+            return zip_respond(r, nonce, ctx, share, &z, producer);
+        }
+        else {                                           /* R_ZIP_ALL: "Download all" */
+            zip_stream_t z;
+            const char *title = share[SH_TITLE];
+            if (!page->offered->nelts && apr_hash_count(page->files))
+                return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
+                                   "The producer has not allowed downloads of these files.",
+                                   producer);
+            if (!page->offered->nelts)
+                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to download",
+                                   "This share offers no files to download.", producer);
+            memset(&z, 0, sizeof(z));
+            zip_select(r->pool, page, NULL, 0, &z);
+            if (!title || !*title) {
+                pds_page_file_t *f = APR_ARRAY_IDX(page->offered, 0, pds_page_file_t *);
+                pds_page_track_t *t = apr_hash_get(page->tracks, f->slot_id, APR_HASH_KEY_STRING);
+                title = t && t->title ? t->title : "download";
+            }
+            z.filename = apr_pstrcat(r->pool, title, ".zip", NULL);
+            return zip_respond(r, nonce, ctx, share, &z, producer);
         }
     }
 }

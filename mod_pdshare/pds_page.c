@@ -56,24 +56,9 @@ int pds_zip_group(const char *name)
     return -1;
 }
 
-const char *pds_zip_folder(apr_pool_t *p, const char *root, apr_array_header_t *paths)
+int pds_zip_group_of(int category)
 {
-    static const char *const cats[] = { "", "/bounces", "/stems", "/projects" };
-    const char *folder = NULL;
-    int i;
-    for (i = 0; i < paths->nelts; i++) {
-        const char *path = APR_ARRAY_IDX(paths, i, const char *);
-        const char *slash = path ? strrchr(path, '/') : NULL;
-        const char *dir;
-        if (!slash || slash == path) return NULL;
-        dir = apr_pstrndup(p, path, slash - path);
-        if (folder && strcasecmp(folder, dir)) return NULL;
-        folder = dir;
-    }
-    if (!folder) return NULL;
-    for (i = 0; root && i < 4; i++)
-        if (!strcasecmp(folder, apr_pstrcat(p, root, cats[i], NULL))) return NULL;
-    return folder;
+    return category == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : category;
 }
 
 pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out)
@@ -127,8 +112,7 @@ static pds_err_t *files_model(pds_ctx_t *ctx, const char **s, pds_page_t *page, 
     const char *sid = s[SH_ID];
     pds_rows_t *fr, *restrict_rs = NULL;
     apr_hash_t *allowed_ids = NULL;
-    int i, c, restricted = s[SH_FILES_RESTRICTED] && atoi(s[SH_FILES_RESTRICTED]);
-    apr_hash_index_t *hi;
+    int i, restricted = s[SH_FILES_RESTRICTED] && atoi(s[SH_FILES_RESTRICTED]);
 
     if (pds_db_select(ctx->db, "pds_page_files", &fr, 1, &sid)
         || (restricted && pds_db_select(ctx->db, "pds_share_files", &restrict_rs, 1, &sid)))
@@ -141,6 +125,7 @@ static pds_err_t *files_model(pds_ctx_t *ctx, const char **s, pds_page_t *page, 
     page->share = s;
     page->files = apr_hash_make(ctx->pool);
     page->tracks = apr_hash_make(ctx->pool);
+    page->offered = apr_array_make(ctx->pool, fr->rows->nelts + 1, sizeof(pds_page_file_t *));
     for (i = 0; i < fr->rows->nelts; i++) {
         const char **r = PDS_ROW(fr, i);
         pds_page_track_t *pt = apr_hash_get(page->tracks, r[PGF_TRACK], APR_HASH_KEY_STRING);
@@ -170,23 +155,9 @@ static pds_err_t *files_model(pds_ctx_t *ctx, const char **s, pds_page_t *page, 
         f->permitted = pds_category_permitted(s, cat);
         apr_hash_set(page->files, f->id, APR_HASH_KEY_STRING, f);
         if (preview_rank(f) > preview_rank(pt->preview)) pt->preview = f;
-    }
-    /* ZIP folders: a category's permitted files in one folder of their own. */
-    for (hi = apr_hash_first(ctx->pool, page->tracks); hi; hi = apr_hash_next(hi)) {
-        pds_page_track_t *pt = apr_hash_this_val(hi);
-        apr_array_header_t *paths[PDS_CAT_COUNT] = { NULL };
-        apr_hash_index_t *fi;
-        if (strcmp(apr_hash_this_key(hi), pt->track_id)) continue;   /* the slot key */
-        for (fi = apr_hash_first(ctx->pool, page->files); fi; fi = apr_hash_next(fi)) {
-            pds_page_file_t *f = apr_hash_this_val(fi);
-            if (f->track_id != pt->track_id || !f->permitted) continue;
-            c = f->category == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : f->category;
-            if (!paths[c]) paths[c] = apr_array_make(ctx->pool, 4, sizeof(const char *));
-            APR_ARRAY_PUSH(paths[c], const char *) = f->dropbox_path;
-        }
-        for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
-            if (!paths[c] || paths[c]->nelts < (c == PDS_CAT_BOUNCE ? 2 : 1)) continue;
-            pt->zip_folder[c] = pds_zip_folder(ctx->pool, ctx->settings->dropbox_root, paths[c]);
+        if (f->permitted) {
+            APR_ARRAY_PUSH(page->offered, pds_page_file_t *) = f;
+            pt->offered[pds_zip_group_of(cat)]++;
         }
     }
     if (rows) *rows = fr;
@@ -254,7 +225,7 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
                             ? json_string(apr_pstrcat(ctx->pool, base, "/play/", pt->track_id, NULL))
                             : json_null());
         for (c = PDS_CAT_BOUNCE; c < PDS_CAT_COUNT; c++) {
-            if (!pt->zip_folder[c]) continue;
+            if (!pt->offered[c]) continue;
             json_array_append_new(json_object_get(tj, "zips"), json_pack("{s:s,s:s,s:s}",
                                   "category", zip_names[c], "label", zip_labels[c],
                                   "url", apr_pstrcat(ctx->pool, base, "/zip/", pt->track_id, "/",
@@ -311,6 +282,11 @@ pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **s, pds_page_t **out)
                         "bounces", pds_category_permitted(s, PDS_CAT_BOUNCE),
                         "stems", pds_category_permitted(s, PDS_CAT_STEM),
                         "projects", pds_category_permitted(s, PDS_CAT_PROJECT)));
+    /* "Download all": one ZIP of everything offered, when that is more than one file. */
+    json_object_set_new(view, "download_all", page->offered->nelts > 1
+                        ? json_pack("{s:s,s:i}", "url", apr_pstrcat(ctx->pool, base, "/zip", NULL),
+                                    "count", page->offered->nelts)
+                        : json_null());
     json_object_set_new(view, "featured", json_boolean(json_array_size(tracks) == 1));
     json_object_set_new(view, "track_count", json_integer(json_array_size(tracks)));
     json_object_set_new(view, "tracks", tracks);

@@ -27,9 +27,9 @@ typedef struct {
     const char *slot_id;
     const char *title;
     pds_page_file_t *preview;    /* best preview file, or NULL */
-    /* The Dropbox folder a category's ZIP is made of (bounces with masters,
-     * stems, projects), or NULL when its files have no folder of their own. */
-    const char *zip_folder[PDS_CAT_COUNT];
+    /* Files the share offers per ZIP group (pds_zip_group: bounces with
+     * masters, stems, projects); a group with any has a ZIP. */
+    int offered[PDS_CAT_COUNT];
 } pds_page_track_t;
 
 typedef struct {
@@ -37,24 +37,24 @@ typedef struct {
     json_t *view;                /* the page model: the .json variant and the template's data */
     apr_hash_t *files;           /* file id -> pds_page_file_t */
     apr_hash_t *tracks;          /* track id and slot id -> pds_page_track_t */
+    apr_array_header_t *offered; /* pds_page_file_t *: the files the share offers (permitted,
+                                  * in the share), in the page's order */
 } pds_page_t;
 
 /* Find a share by token; the token is checked in constant time. */
 pds_share_state_e pds_share_by_token(pds_ctx_t *ctx, const char *token, const char ***share);
 /* Build the page model of a live share (page->view included). */
 pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **share, pds_page_t **page);
-/* Only what play, file and ZIP need: files, tracks, previews, ZIP folders
- * (one statement, no JSON); page->view is NULL. */
+/* Only what play, file and ZIP need: files, tracks, previews, the files
+ * offered (one statement, no JSON); page->view is NULL. */
 pds_err_t *pds_page_files_model(pds_ctx_t *ctx, const char **share, pds_page_t **page);
 /* Which permission a category needs: 0 bounces (with masters), 1 stems, 2 projects. */
 int pds_category_permitted(const char **share, int category);
 /* Zip route categories: "bounces", "stems", "projects" (singular accepted);
  * answers the permission index, or -1. */
 int pds_zip_group(const char *name);
-/* The folder of files for a ZIP: the one folder all of them are in, when it
- * is not "/", the root, or a category folder of the root (whose ZIP would
- * hold other tracks' files). NULL otherwise. */
-const char *pds_zip_folder(apr_pool_t *p, const char *root, apr_array_header_t *paths);
+/* The ZIP group of a file category: masters go with bounces. */
+int pds_zip_group_of(int category);
 /* Record a view, play or download; exact, one row per event. For a
  * link-preview fetcher (ctx->link_preview) a view is recorded as a
  * "preview", and plays and downloads are not recorded at all. */

@@ -1,5 +1,5 @@
 """files namespace (dropbox-api.md §4.2-§4.7, §4.10): paths, metadata, folders, listing,
-temporary links, download_zip and copy_v2."""
+temporary links, download, download_zip and copy_v2."""
 
 import json
 
@@ -64,7 +64,10 @@ def _read_only(ctx, sf):
     return level not in model.WRITE_LEVELS
 
 
-def file_metadata(ctx, node, tagged):
+def file_metadata(ctx, node, tagged, hash_now=True):
+    """hash_now=False (files/download): a generated blob not hashed yet goes without
+    content_hash (optional in FileMetadata), so streaming many GiB does not first wait
+    for a full hashing pass."""
     d = {".tag": "file"} if tagged else {}
     d["name"] = node.name
     vpath = ctx.state.path_in_view(node, ctx.view, ctx.account)
@@ -77,7 +80,8 @@ def file_metadata(ctx, node, tagged):
     d["rev"] = node.rev
     d["size"] = node.size
     d["is_downloadable"] = True
-    d["content_hash"] = digests(ctx, node.content).content_hash
+    if hash_now or not node.content.generated or node.content.digests_if_known():
+        d["content_hash"] = digests(ctx, node.content).content_hash
     sharing_info(ctx, node, d, folder=False)
     return d
 
@@ -496,6 +500,25 @@ def get_temporary_link(ctx, arg):
 
 def _quote_name(name):
     return quote(name, safe="")
+
+
+# ---------------------------------------------------------------- download
+
+@route("files/download", style="download", scope="files.content.read")
+def download(ctx, arg):
+    """dropbox-api.md §1: the bytes in the body, FileMetadata (untagged) in the
+    Dropbox-API-Result header; errors (409 path/not_found, path/not_file) as JSON in
+    the body. Generated blobs stream without being held in memory."""
+    a = Args(ctx.route, where='HTTP header "Dropbox-API-Arg"')
+    arg = a.check(arg, {"path": ("str", R), "rev": ("str", None)})
+    check_path_arg(ctx, a, "path", arg["path"], READ_PATH)
+    node = resolve(ctx, arg["path"])
+    if node.is_dir:
+        raise route_error(lookup("not_file"))
+    if arg["rev"] is not None and arg["rev"] != node.rev:
+        raise route_error(lookup("not_found"))
+    meta = file_metadata(ctx, node, tagged=False, hash_now=False)
+    return Download(meta, node.content.iter(), node.size)
 
 
 # ---------------------------------------------------------------- download_zip
