@@ -315,6 +315,8 @@ pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *
         if (!strcmp(st[CS_ID], collaborator_id) && st[CS_EMAIL] && strcmp(st[CS_STATUS], "failed"))
             email = st[CS_EMAIL];
     }
+    /* Shared as files: failed on one file may still hold the others. */
+    if (!email && (e = pds_collab_files_email(ctx, track_id, collaborator_id, &email))) return e;
     if (!email) return NULL;                                   /* never had access */
     if (EXEC(ctx->db, "pds_collab_share_put", NULL, track_id, collaborator_id, ctx->user, email,
              "removing", NULL, pds_db_i64(ctx->pool, ctx->now)))

@@ -315,6 +315,22 @@ int pds_collab_files_remove(pds_attempt_t *a, const char *cid, const char *email
     return 1;
 }
 
+pds_err_t *pds_collab_files_email(pds_ctx_t *ctx, const char *track_id, const char *cid,
+                                  const char **email)
+{
+    pds_rows_t *rows;
+    int i;
+    *email = NULL;
+    if (SELECT(ctx->db, "pds_collab_file_share_list", &rows, track_id, ctx->user))
+        return pds_db_failed(ctx);
+    for (i = 0; i < rows->rows->nelts; i++) {
+        const char **r = PDS_ROW(rows, i);
+        if (!strcmp(r[FS_COLLAB], cid) && r[FS_EMAIL] && strcmp(r[FS_STATUS], "failed"))
+            *email = r[FS_EMAIL];
+    }
+    return NULL;
+}
+
 pds_err_t *pds_collab_files_forget(pds_ctx_t *ctx, const char *track_id)
 {
     if (EXEC(ctx->db, "pds_collab_file_share_delete_track", NULL, track_id, ctx->user))

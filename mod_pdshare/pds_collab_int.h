@@ -43,6 +43,9 @@ void pds_collab_mail_once(pds_attempt_t *a, const char **c, const char **track,
  * collaborator, or skipped when not in Dropbox). */
 pds_err_t *pds_collab_files_status(pds_ctx_t *ctx, const char *track_id, json_t *payload,
                                   json_t *out);
+/* *email: the address a collaborator holds some file under, or NULL. */
+pds_err_t *pds_collab_files_email(pds_ctx_t *ctx, const char *track_id, const char *cid,
+                                  const char **email);
 /* A reset forgets what was recorded per file. */
 pds_err_t *pds_collab_files_forget(pds_ctx_t *ctx, const char *track_id);
 /* The file's page on dropbox.com. */

@@ -10,6 +10,7 @@ import pytest
 from pdshare_dropbox import connect
 from pdshare_harness import kill_child
 from smtp_sink import SMTPSink
+from test_browser import browser_env, run_browser  # noqa: F401 (a fixture)
 from test_uploads import put as upload, storage_lines
 from test_collaborators_sharing import (LEASE, invitations, producer_with_track, side_effects,
                                         status, wait_for, wait_job)
@@ -187,6 +188,24 @@ def test_removing_a_collaborator_takes_them_off_each_file(h, standin):
     assert standin.calls().get("sharing/remove_folder_member", 0) == 0
 
 
+@pytest.mark.log_allow(r"PDS00050: job .*")
+def test_a_collaborator_failed_on_one_file_still_loses_the_others(h, standin):
+    acct, api, t, cs = producer_with_track(h, standin, collabs=2)
+    # A file the track names but Dropbox does not have: it fails for everyone.
+    api.create_file(t["id"], category="stem", name="ghost.wav",
+                    dropbox_path="/PRODUCER-DASHBOARD/stems/Night Drive/ghost.wav")
+    share_files(api, t)
+    s = wait_job(api, t["id"])
+    assert {c["status"] for c in s["collaborators"]} == {"failed"}
+    assert "invalid_file" in s["collaborators"][0]["error"]
+    assert {f["name"]: f["status"] for f in s["files"]} == {
+        "master.wav": "all", "bounce.mp3": "all", "drums.wav": "all", "ghost.wav": "none"}
+    assert api.delete(f"/tracks/{t['id']}/collaborators/{cs[0]['id']}").status_code == 204
+    wait_for(lambda: (lambda x: x if x["removed"] and x["removed"][0]["status"] == "removed"
+                      else None)(status(api, t["id"])), what="the removal")
+    assert file_members(standin) == {n: ["c1@collab.example"] for n in FILES}
+
+
 @pytest.mark.log_allow(r"PDS00050")
 def test_child_killed_mid_files_job_adds_nobody_twice(h, standin):
     acct, api, t, cs = producer_with_track(h, standin)
@@ -299,3 +318,29 @@ def test_non_producer_collaborators_get_one_mail_per_track(dropbox_httpd, standi
         assert len(smtp.messages) == 4
     finally:
         smtp.stop()
+
+
+def test_owner_page_shares_as_files_and_shows_each_file(dropbox_httpd, standin, browser_env, tmp_path):
+    """The Collaborators page: choose "Individual files", share, and see each
+    file's state (the one only uploaded here skipped), hostile names as text,
+    axe-clean at 1280 and 390 px."""
+    h = uploading(dropbox_httpd)
+    acct = standin.account("alice@example.com", "Alice")
+    connect(h, "alice", standin, acct["account_id"])
+    api = h.api("alice")
+    title = '<img src=x onerror="window.__pwned=1"> Night'
+    name = '<img src=x onerror=window.__pwned=1>mix.wav'
+    t = api.create_track(title=title, sharing_status="released")
+    path = f"/PRODUCER-DASHBOARD/bounces/Night/{name}"
+    standin.put_file(acct["account_id"], path, content=b"mix")
+    api.create_file(t["id"], category="bounce", name=name, dropbox_path=path)
+    upload_local(api, t, "vocals.wav")
+    api.create_collaborator(t["id"], name='<b onmouseover="x">Guest</b>', email="g@collab.example")
+    run_browser(browser_env, "collab_files", {
+        "base": h.base_url, "standin": standin.url,
+        "collab_files": {"user": "alice", "track_title": title, "file_name": name,
+                         "local_name": "vocals.wav"},
+    }, tmp_path)
+    s = status(api, t["id"])
+    assert s["mode"] == "files" and s["status"] == "all"
+    assert file_members(standin) == {name: ["g@collab.example"]}
