@@ -278,6 +278,11 @@ def test_non_producer_collaborators_get_one_mail_per_track(dropbox_httpd, standi
             emails=["c0@collab.example", "c1@collab.example", "bob@producer.example"])
         api.patch(f"/tracks/{t['id']}/collaborators/{cs[2]['id']}", json={"username": "bob"})
         api.set_profile(display_name="Alice A. <i>x</i>\u2029Cc: y@evil.example")
+        # CR/LF never reach a header: refused where they would come in.
+        for bad in ({"name": "X", "email": "x@collab.example\r\nBcc: evil@attacker.example"},
+                    {"name": "X\r\nBcc: evil@attacker.example", "email": "x@collab.example"}):
+            assert api.post(f"/tracks/{t['id']}/collaborators", json=bad).status_code == 400
+        assert api.patch(f"/tracks/{t['id']}", json={"title": "T\r\nBcc: e@x.example"}).status_code == 400
         share_files(api, t)
         done_with(api, t, "all")
         wait_for(lambda: len(smtp.messages) >= 3, timeout=20, what="the mails")
@@ -336,11 +341,15 @@ def test_owner_page_shares_as_files_and_shows_each_file(dropbox_httpd, standin, 
     api.create_file(t["id"], category="bounce", name=name, dropbox_path=path)
     upload_local(api, t, "vocals.wav")
     api.create_collaborator(t["id"], name='<b onmouseover="x">Guest</b>', email="g@collab.example")
-    run_browser(browser_env, "collab_files", {
-        "base": h.base_url, "standin": standin.url,
-        "collab_files": {"user": "alice", "track_title": title, "file_name": name,
-                         "local_name": "vocals.wav"},
-    }, tmp_path)
+    try:
+        run_browser(browser_env, "collab_files", {
+            "base": h.base_url, "standin": standin.url,
+            "collab_files": {"user": "alice", "track_title": title, "file_name": name,
+                             "local_name": "vocals.wav"},
+        }, tmp_path)
+    except BaseException:
+        print("share status after the browser:", status(api, t["id"]))
+        raise
     s = status(api, t["id"])
     assert s["mode"] == "files" and s["status"] == "all"
     assert file_members(standin) == {name: ["g@collab.example"]}

@@ -405,7 +405,7 @@ async function collabFiles(browser) {
     }
     const files = page.locator("section.track-card .files-status");
     await files.waitFor({ timeout: 20000 });
-    await page.locator("section.track-card .overall", { hasText: "Shared with everyone" }).waitFor({ timeout: 30000 });
+    await page.locator("section.track-card .overall", { hasText: "Shared with everyone" }).waitFor({ timeout: 60000 });
     await settled(page);
     const txt = await files.innerText();
     for (const want of [o.file_name, o.local_name, "Skipped: not in Dropbox yet", "Shared with everyone"]) {
