@@ -260,6 +260,10 @@ void pds_collab_files_share(pds_attempt_t *a, const char **track)
             else if (!error) failed++, error = r[FS_ERROR];
             else failed++;
         }
+        if (shared + waiting + failed < in_dropbox) {        /* a file without an answer */
+            if (!failed) error = "Dropbox gave no answer for a file";
+            failed++;
+        }
         if (!in_dropbox)
             pds_att_set_collab(a, c[CO_ID], c[CO_EMAIL], "failed",
                                "none of the chosen files is in Dropbox yet");
