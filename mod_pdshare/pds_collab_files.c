@@ -97,10 +97,15 @@ static apr_hash_t *file_members(pds_attempt_t *a, const char *path, const char *
                                              "include_inherited", 0, "limit", 300));
     int pages;
     *refused = NULL;
-    for (pages = 0; pages < 50; pages++) {
+    for (pages = 0; ; pages++) {
         pds_dbx_res_t res;
         const char *keys[] = { "invitees", "invitee", "users", "user" };
         int w;
+        if (pages >= 10000) {             /* a cursor that never ends: no partial list */
+            a->error = "list_file_members: the member list does not end";
+            a->retry_in = 60;
+            return NULL;
+        }
         if (!pds_att_rpc(a, route, arg, &res)) {
             if (res.status == 409 && res.tag && !strcmp(res.tag, "access_error")) {
                 *refused = apr_psprintf(p, "Dropbox cannot share this file (%s)",
