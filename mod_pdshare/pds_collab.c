@@ -11,9 +11,8 @@
 #include "pds_export.h"
 #include "pds_db_args.h"
 #include "pds_invite.h"
+#include "pds_collab_int.h"
 
-/* Collaborator rows (pds_collab_list): id, track_id, name, email, avatar_url, role, username. */
-enum { CO_ID, CO_TRACK, CO_NAME, CO_EMAIL, CO_AVATAR, CO_ROLE, CO_USER };
 /* pds_collab_share_list: collaborator_id, email, status, error, updated_at. */
 enum { CS_ID, CS_EMAIL, CS_STATUS, CS_ERROR, CS_UPDATED };
 /* pds_track_share_get: track_id, owner, folder_path, shared_folder_id, job_id, updated_at. */
@@ -121,6 +120,13 @@ pds_err_t *pds_collab_status(pds_ctx_t *ctx, const char *track_id, json_t **out)
     json_object_set_new(o, "job", job ? pds_job_json(ctx->pool, job) : json_null());
     json_object_set_new(o, "collaborators", list);
     json_object_set_new(o, "removed", removed);
+    json_object_set_new(o, "mode", json_string(job && jstr(job->payload, "mode")
+                                               ? jstr(job->payload, "mode") : "folder"));
+    if (job && jstr(job->payload, "mode") && !strcmp(jstr(job->payload, "mode"), "files")
+        && (e = pds_collab_files_status(ctx, track_id, job->payload, o))) {
+        json_decref(o);
+        return e;
+    }
     *out = o;
     return NULL;
 }
@@ -175,9 +181,6 @@ pds_err_t *pds_collab_share(pds_ctx_t *ctx, const char *track_id, json_t *body, 
     if ((e = track_of(ctx, track_id, &track))) return e;
     if ((e = pds_field_enum(ctx->pool, body, "mode", modes, &mode, &pr))) return e;
     if (!mode) mode = "folder";
-    if (!strcmp(mode, "files"))
-        return pds_err(ctx->pool, 400, "not_available",
-                       "mode \"files\" is not available yet; share the track's folder");
     payload = pds_json_pool(ctx->pool, json_pack("{s:s}", "mode", mode));
     if (fids && !json_is_null(fids)) {
         json_t *ids = json_array();
@@ -222,6 +225,7 @@ pds_err_t *pds_collab_retry(pds_ctx_t *ctx, const char *track_id, int reset, jso
         if (EXEC(ctx->db, "pds_collab_share_delete_track", NULL, track_id, ctx->user)
             || EXEC(ctx->db, "pds_track_share_delete", NULL, track_id, ctx->user))
             return pds_db_failed(ctx);
+        if ((e = pds_collab_files_forget(ctx, track_id))) return e;
         if ((e = queue_share(ctx, track_id, job->payload, &job_id))) return e;
         return accepted(ctx, track_id, out);
     }
@@ -235,16 +239,20 @@ pds_err_t *pds_collab_retry(pds_ctx_t *ctx, const char *track_id, int reset, jso
 
 pds_err_t *pds_collab_bulk(pds_ctx_t *ctx, json_t *body, json_t **out)
 {
+    static const char *const modes[] = { "folder", "files", NULL };
     json_t *ids = json_object_get(body, "track_ids"), *v, *queued, *skipped;
+    const char *mode = NULL;
+    pds_presence_e pr;
     apr_hash_t *with = apr_hash_make(ctx->pool), *seen = apr_hash_make(ctx->pool);
     pds_rows_t *rs;
     pds_err_t *e;
-    static const char *const fields[] = { "track_ids", NULL };
+    static const char *const fields[] = { "track_ids", "mode", NULL };
     size_t k;
     int i;
     if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
     if (!json_is_array(ids) || !json_array_size(ids) || json_array_size(ids) > 500)
         return pds_err(ctx->pool, 400, "invalid_field", "track_ids: must be an array of 1 to 500 ids");
+    if ((e = pds_field_enum(ctx->pool, body, "mode", modes, &mode, &pr))) return e;
     json_array_foreach(ids, k, v) {
         const char **track;
         if (!json_is_string(v)) return pds_err(ctx->pool, 400, "invalid_field", "track_ids: must hold strings");
@@ -267,7 +275,7 @@ pds_err_t *pds_collab_bulk(pds_ctx_t *ctx, json_t *body, json_t **out)
                                   "reason", "no collaborators"));
             continue;
         }
-        if ((e = queue_share(ctx, tid, pds_json_pool(ctx->pool, json_pack("{s:s}", "mode", "folder")),
+        if ((e = queue_share(ctx, tid, pds_json_pool(ctx->pool, json_pack("{s:s}", "mode", mode ? mode : "folder")),
                              &job_id))) {
             json_decref(queued);
             json_decref(skipped);
@@ -311,6 +319,8 @@ pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *
         if (!strcmp(st[CS_ID], collaborator_id) && st[CS_EMAIL] && strcmp(st[CS_STATUS], "failed"))
             email = st[CS_EMAIL];
     }
+    /* Shared as files: failed on one file may still hold the others. */
+    if (!email && (e = pds_collab_files_email(ctx, track_id, collaborator_id, &email))) return e;
     if (!email) return NULL;                                   /* never had access */
     if (EXEC(ctx->db, "pds_collab_share_put", NULL, track_id, collaborator_id, ctx->user, email,
              "removing", NULL, pds_db_i64(ctx->pool, ctx->now)))
@@ -322,15 +332,7 @@ pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *
 
 /* ============================================================== worker */
 
-typedef struct {
-    pds_runner_t *run;
-    pds_job_t *job;
-    pds_ctx_t *ctx;
-    pds_dbx_session_t *s;
-    const char *error;           /* what ended the attempt */
-    int retry_in;                /* > 0: try again later */
-    int stop;                    /* released for a graceful stop */
-} attempt_t;
+typedef pds_attempt_t attempt_t;
 
 static void say(attempt_t *a, int level, const char *fmt, ...)
 {
@@ -647,6 +649,10 @@ static void run_share(attempt_t *a)
         return;
     }
     if (!open_session(a)) return;
+    if (jstr(a->job->payload, "mode") && !strcmp(jstr(a->job->payload, "mode"), "files")) {
+        pds_collab_files_share(a, track);
+        return;
+    }
     folder = apr_pstrcat(ctx->pool, a->run->env->root, "/projects/",
                          pds_track_folder_name(ctx->pool, track[TR_ALIAS], track[TR_TITLE],
                                                track[TR_ID]), NULL);
@@ -722,6 +728,8 @@ static void run_share(attempt_t *a)
         }
         set_collab(a, c[CO_ID], c[CO_EMAIL], "shared", NULL);
         if (c[CO_USER]) offer_invitation(a, c, track, folder, sfid);
+        else pds_collab_mail_once(a, c, track, apr_psprintf(ctx->pool, "the folder \"%s\"",
+                                  pds_invite_plain(ctx->pool, strrchr(folder, '/') + 1)));
     }
     if (pending && !a->retry_in) a->retry_in = 30;
     if (pending && !a->error) a->error = "some invitations must be tried again";
@@ -743,6 +751,7 @@ static void run_remove(attempt_t *a)
         a->error = "the job has no collaborator";
         return;
     }
+    if (!pds_collab_files_remove(a, cid, email)) return;      /* shared as single files */
     if (SELECT(ctx->db, "pds_track_share_get", &tsr, a->job->track_id, a->job->owner)) {
         db_trouble(a);
         return;
@@ -833,4 +842,37 @@ void pds_job_run(pds_runner_t *run, pds_job_t *job)
     else if (a.error)
         say(&a, !strcmp(job->state, "failed") ? 2 : 1, "%s (%s)", a.error,
             !strcmp(job->state, "failed") ? "failed" : "will try again");
+}
+
+/* ------------------------------------------- for pds_collab_files.c */
+
+void pds_att_say(attempt_t *a, int level, const char *msg) { say(a, level, "%s", msg); }
+int pds_att_checkpoint(attempt_t *a) { return checkpoint(a); }
+int pds_att_open_session(attempt_t *a) { return a->s || open_session(a); }
+void pds_att_db_trouble(attempt_t *a) { db_trouble(a); }
+int pds_att_dropbox_failed(attempt_t *a, const char *step, const pds_dbx_res_t *res)
+{
+    return dropbox_failed(a, step, res);
+}
+int pds_att_rpc(attempt_t *a, const char *route, json_t *arg, pds_dbx_res_t *res)
+{
+    return rpc(a, route, arg, res);
+}
+void pds_att_set_collab(attempt_t *a, const char *cid, const char *email, const char *status,
+                        const char *error)
+{
+    set_collab(a, cid, email, status, error);
+}
+void pds_att_offer_invitation(attempt_t *a, const char **c, const char **track,
+                              const char *folder, const char *sfid)
+{
+    offer_invitation(a, c, track, folder, sfid);
+}
+const char *pds_collab_file_link(apr_pool_t *p, const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash) return NULL;
+    return apr_pstrcat(p, slash == path ? "https://www.dropbox.com/home"
+                          : web_link(p, apr_pstrndup(p, path, (apr_size_t)(slash - path))),
+                       "?preview=", pds_form_encode(p, slash + 1), NULL);
 }

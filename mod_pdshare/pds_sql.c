@@ -120,8 +120,25 @@ static const char *const migration_v6[] = {
     NULL
 };
 
+/* v7: collaborator sharing as single files (what each file's members are
+ * per collaborator), and the mail to collaborators who are not producers
+ * here, recorded once per collaborator and track (issue 14). */
+static const char *const migration_v7[] = {
+    "CREATE TABLE IF NOT EXISTS pds_collab_file_shares ("
+    " track_id TEXT NOT NULL, file_id TEXT NOT NULL, collaborator_id TEXT NOT NULL,"
+    " owner TEXT NOT NULL, email TEXT, status TEXT NOT NULL, error TEXT,"
+    " updated_at BIGINT NOT NULL, PRIMARY KEY (file_id, collaborator_id))",
+    "CREATE INDEX IF NOT EXISTS pds_collab_file_shares_track"
+    " ON pds_collab_file_shares (track_id, owner)",
+    "CREATE TABLE IF NOT EXISTS pds_collab_mails ("
+    " track_id TEXT NOT NULL, collaborator_id TEXT NOT NULL, owner TEXT NOT NULL,"
+    " email TEXT NOT NULL, sent_at BIGINT NOT NULL, PRIMARY KEY (track_id, collaborator_id))",
+    NULL
+};
+
 const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3,
-                                              migration_v4, migration_v5, migration_v6 };
+                                              migration_v4, migration_v5, migration_v6,
+                                              migration_v7 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
@@ -404,5 +421,24 @@ const pds_stmt_def_t pds_statements[] = {
       " AND owner = %s" },
     { "pds_invitation_withdraw",
       "DELETE FROM pds_invitations WHERE track_id = %s AND collaborator_id = %s AND owner = %s" },
+
+    /* Collaborator sharing as single files (pds_collab_files.c). */
+    { "pds_collab_file_share_list",
+      "SELECT s.file_id, s.collaborator_id, s.email, s.status, s.error, f.dropbox_path"
+      " FROM pds_collab_file_shares s JOIN pds_files f ON f.id = s.file_id"
+      " WHERE s.track_id = %s AND s.owner = %s ORDER BY s.file_id, s.collaborator_id" },
+    { "pds_collab_file_share_put",
+      "INSERT INTO pds_collab_file_shares (track_id, file_id, collaborator_id, owner, email,"
+      " status, error, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %lld)"
+      " ON CONFLICT (file_id, collaborator_id) DO UPDATE SET email = excluded.email,"
+      " status = excluded.status, error = excluded.error, updated_at = excluded.updated_at" },
+    { "pds_collab_file_share_drop",
+      "DELETE FROM pds_collab_file_shares WHERE file_id = %s AND collaborator_id = %s"
+      " AND owner = %s" },
+    { "pds_collab_file_share_delete_track",
+      "DELETE FROM pds_collab_file_shares WHERE track_id = %s AND owner = %s" },
+    { "pds_collab_mail_once",
+      "INSERT INTO pds_collab_mails (track_id, collaborator_id, owner, email, sent_at)"
+      " VALUES (%s, %s, %s, %s, %lld) ON CONFLICT (track_id, collaborator_id) DO NOTHING" },
     { NULL, NULL }
 };

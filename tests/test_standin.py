@@ -2057,3 +2057,122 @@ def test_list_folder_page_max_and_cursor_reset_fault(c):
     r = c.request("POST", "/__control/faults", {"route": "files/upload",
                                                 "kind": "cursor_reset"})
     assert r.status == 400
+
+
+# ---------------------------------------------------------------- single files (issue 14)
+
+def add_file(c, tok, path, *emails, **kw):
+    return c.rpc("sharing/add_file_member", dict(
+        {"file": path, "members": [{".tag": "email", "email": e} for e in emails]}, **kw),
+        token=tok)
+
+
+def test_add_file_member_results_per_member(c):
+    c.ctl("POST", "settings", {"token_ttl": 10**6})
+    acct, t = connect(c)
+    tok = t["access_token"]
+    bob = c.ctl("POST", "accounts", {"email": "bob@example.com", "display_name": "Bob B"})
+    put(c, acct, "/PD/mix.wav", b"mix")
+    c.ctl("POST", "invalid_emails", {"emails": ["Bounce@Example.org"]})
+    r = add_file(c, tok, "/PD/mix.wav", "cy@example.org", "bounce@example.org",
+                 "bob@example.com", "not an email")
+    assert r.status == 200, r.text
+    # a LIST, one result per member in order; one bad address fails only itself
+    assert r.json() == [
+        {"member": {".tag": "email", "email": "cy@example.org"}, "result": {".tag": "success"}},
+        {"member": {".tag": "email", "email": "bounce@example.org"},
+         "result": {".tag": "member_error", "member_error": {".tag": "invalid_member"}}},
+        {"member": {".tag": "email", "email": "bob@example.com"}, "result": {".tag": "success"}},
+        {"member": {".tag": "email", "email": "not an email"},
+         "result": {".tag": "member_error", "member_error": {".tag": "invalid_member"}}}]
+    assert effects(c)["file_members_added"] == 2
+    # again, other case: success, nobody added twice
+    assert add_file(c, tok, "/PD/mix.wav", "CY@example.org").json()[0]["result"] == \
+        {".tag": "success"}
+    assert effects(c)["file_members_added"] == 2
+    inv = [i for i in c.ctl("GET", "invitations")["invitations"] if i.get("file_id")]
+    assert [(i["email"], i["access_level"]) for i in inv] == [
+        ("cy@example.org", "viewer"), ("bob@example.com", "viewer")]    # default viewer
+    fm = c.ctl("GET", "file_members")["files"]
+    assert fm[0]["path"] == "/PD/mix.wav"
+    assert {m["email"]: m["account_id"] for m in fm[0]["members"]} == {
+        "cy@example.org": None, "bob@example.com": bob["account_id"]}
+    # route errors: a folder, a missing file, another account's view, malformed args
+    put(c, acct, "/PD/Folder/x.wav", b"x")
+    r = add_file(c, tok, "/PD/Folder", "d@example.org")
+    assert r.status == 409 and r.json()["error"] == {
+        ".tag": "access_error", "access_error": {".tag": "is_folder"}}
+    assert_summary(r.json(), "access_error/is_folder/")
+    r = add_file(c, tok, "/PD/none.wav", "d@example.org")
+    assert r.json()["error"] == {".tag": "access_error", "access_error": {".tag": "invalid_file"}}
+    assert add_file(c, tok, "PD/mix.wav", "d@example.org").status == 400
+    r = c.rpc("sharing/add_file_member", {"file": "/PD/mix.wav"}, token=tok)
+    assert r.status == 400 and "members" in r.text
+    # the invitation limit and the rate_limit fault: 409 rate_limit, nothing added
+    c.ctl("POST", "faults", {"route": "sharing/add_file_member", "kind": "rate_limit"})
+    r = add_file(c, tok, "/PD/mix.wav", "d@example.org")
+    assert r.status == 409 and r.json()["error"] == {".tag": "rate_limit"}
+    c.ctl("POST", "settings", {"daily_invite_limit": 2})
+    assert add_file(c, tok, "/PD/mix.wav", "d@example.org").json()["error"] == \
+        {".tag": "rate_limit"}
+    assert effects(c)["file_members_added"] == 2
+    c.ctl("POST", "settings", {"daily_invite_limit": 1000})
+    # write contention on the route: 409 too_many_write_operations, nothing added
+    c.ctl("POST", "faults", {"route": "sharing/add_file_member", "kind": "409_write_contention"})
+    r = add_file(c, tok, "/PD/mix.wav", "d@example.org")
+    assert r.status == 409 and r.json()["error"][".tag"] == "too_many_write_operations"
+    assert effects(c)["file_members_added"] == 2
+
+
+def test_list_and_remove_file_members(c):
+    c.ctl("POST", "settings", {"token_ttl": 10**6})
+    acct, t = connect(c)
+    tok = t["access_token"]
+    meta = put(c, acct, "/PD/mix.wav", b"mix")
+    emails = [f"m{i}@example.org" for i in range(5)]
+    assert all(x["result"][".tag"] == "success"
+               for x in add_file(c, tok, "/PD/mix.wav", *emails).json())
+    fid = c.rpc("files/get_metadata", {"path": "/PD/mix.wav"}, token=tok).json()["id"]
+    r = c.rpc("sharing/list_file_members", {"file": fid, "limit": 2}, token=tok)
+    assert r.status == 200, r.text
+    page = r.json()
+    assert page["users"][0]["access_type"] == {".tag": "owner"}
+    assert page["users"][0]["user"]["email"] == "ann@example.com"
+    seen = [i["invitee"]["email"] for i in page["invitees"]]
+    while "cursor" in page:
+        page = c.rpc("sharing/list_file_members/continue", {"cursor": page["cursor"]},
+                     token=tok).json()
+        seen += [i["invitee"]["email"] for i in page["invitees"]]
+    assert seen == emails
+    assert page["groups"] == []
+    r = c.rpc("sharing/list_file_members/continue", {"cursor": "nope"}, token=tok)
+    assert r.status == 409 and r.json()["error"] == {".tag": "invalid_cursor"}
+    assert c.rpc("sharing/list_file_members", {"file": fid, "limit": 301},
+                 token=tok).status == 400
+    # remove: success, then member_error for someone not (any more) a member
+    r = c.rpc("sharing/remove_file_member_2",
+              {"file": "/PD/mix.wav", "member": {".tag": "email", "email": "M1@example.org"}},
+              token=tok)
+    assert r.status == 200 and r.json()[".tag"] == "success"
+    r = c.rpc("sharing/remove_file_member_2",
+              {"file": "/PD/mix.wav", "member": {".tag": "email", "email": "m1@example.org"}},
+              token=tok)
+    assert r.json() == {".tag": "member_error", "member_error": {".tag": "invalid_member"}}
+    assert effects(c)["file_members_removed"] == 1
+    r = c.rpc("sharing/remove_file_member_2",
+              {"file": "/PD", "member": {".tag": "email", "email": "m2@example.org"}}, token=tok)
+    assert r.json()["error"] == {".tag": "access_error", "access_error": {".tag": "is_folder"}}
+    # a file inside a shared folder: its folder's members are inherited, not removable here
+    put(c, acct, "/Shared/take.wav", b"take")
+    sfid = share(c, tok, "/Shared").json()["shared_folder_id"]
+    assert invite(c, tok, sfid, "fold@example.org").status == 200
+    m = c.rpc("sharing/list_file_members", {"file": "/Shared/take.wav"}, token=tok).json()
+    assert [(i["invitee"]["email"], i["is_inherited"]) for i in m["invitees"]] == [
+        ("fold@example.org", True)]
+    m = c.rpc("sharing/list_file_members", {"file": "/Shared/take.wav",
+                                            "include_inherited": False}, token=tok).json()
+    assert m["invitees"] == []
+    r = c.rpc("sharing/remove_file_member_2", {"file": "/Shared/take.wav", "member": {
+        ".tag": "email", "email": "fold@example.org"}}, token=tok)
+    assert r.status == 409 and r.json()["error"][".tag"] == "no_explicit_access"
+    assert meta

@@ -1,11 +1,15 @@
 // Collaborators and share status, per track: who has the track's shared
-// Dropbox folder (dots), share / retry, add and remove collaborators.
+// Dropbox folder or files (dots; per file in files mode), share as a folder or
+// as individual files / retry, add and remove collaborators.
 import { api, el, announce, showError, confirmDialog, setBusy, dot, plural } from "./app.js";
 
 const list = document.getElementById("list");
 const OVERALL = { all: "Shared with everyone", partial: "Partly shared", none: "Not shared" };
 const PERSON = { shared: "Shared", pending: "Invitation pending", not_shared: "Not shared", failed: "Failed" };
 const JOB = { pending: "waiting to run", running: "running", done: "done", failed: "failed" };
+const FILE = { all: "Shared with everyone", partial: "Partly shared", none: "Not shared",
+               skipped: "Skipped: not in Dropbox yet" };
+const MODES = [["folder", "A shared Dropbox folder"], ["files", "Individual files"]];
 const polls = new Map();
 
 function enc(id) { return encodeURIComponent(id); }
@@ -40,6 +44,8 @@ function renderTrack(data) {
       `Sharing ${JOB[j.state] || j.state}` + (j.attempts > 1 ? ` (attempt ${j.attempts})` : "") +
       (j.last_error && j.state !== "done" ? `: ${j.last_error}` : "")));
   }
+
+  if (st.mode === "files" && st.files) sec.append(renderFiles(t, st, collaborators));
 
   const people = el("ul", { class: "people", "aria-label": `Collaborators on ${t.title}` });
   if (!collaborators.length) people.append(el("li", {}, el("span", { class: "muted" }, "No collaborators yet.")));
@@ -80,7 +86,18 @@ function renderTrack(data) {
   const shareLabel = overall === "none" ? "Share with collaborators" : "Share again";
   const share = el("button", { type: "button", class: "btn primary", disabled: !withEmail || busy,
                                "aria-label": `${shareLabel}: ${t.title}` }, shareLabel);
-  share.addEventListener("click", () => act(t, share, "", "Sharing started."));
+  const modes = el("fieldset", { class: "modes" }, el("legend", {}, "Share as"));
+  for (const [value, label] of MODES) {
+    const id = `mode-${value}-${t.id}`;
+    modes.append(el("span", { class: "mode" },
+      el("input", { type: "radio", id, name: `mode-${t.id}`, value, checked: (st.mode || "folder") === value }),
+      el("label", { for: id }, label)));
+  }
+  share.addEventListener("click", () => {
+    const picked = modes.querySelector("input:checked");
+    act(t, share, "", "Sharing started.", picked ? picked.value : "folder");
+  });
+  sec.append(modes);
   actions.append(share);
   const failed = (st.collaborators || []).some((c) => c.status === "failed") || (st.job && st.job.state === "failed");
   if (failed) {
@@ -124,10 +141,28 @@ function renderTrack(data) {
   return sec;
 }
 
-async function act(t, btn, suffix, msg) {
+// Files mode: each file, its state, its page on dropbox.com, and who failed why.
+function renderFiles(t, st, collaborators) {
+  const names = new Map(collaborators.map((c) => [String(c.id), c.name]));
+  const ul = el("ul", { class: "files-status", "aria-label": `Files of ${t.title} in Dropbox` });
+  for (const f of st.files) {
+    const failed = (f.collaborators || []).filter((c) => c.status === "failed");
+    const shared = (f.collaborators || []).filter((c) => c.status === "shared").length;
+    ul.append(el("li", {},
+      el("strong", {}, f.name), " ",
+      el("span", { class: "person-state" }, dot(f.status === "skipped" ? "none" : f.status, FILE[f.status] || f.status)),
+      f.status !== "skipped" ? el("small", {}, ` shared with ${shared} of ${(f.collaborators || []).length}`) : null,
+      f.web_url ? [" · ", el("a", { href: f.web_url, target: "_blank", rel: "noopener" }, "open in Dropbox",
+        el("span", { class: "visually-hidden" }, ` (${f.name}, new tab)`))] : null,
+      ...failed.map((c) => el("p", { class: "err" }, `${names.get(String(c.id)) || "A collaborator"}: ${c.error || "failed"}`))));
+  }
+  return el("div", { class: "files" }, el("h3", {}, "Files"), ul);
+}
+
+async function act(t, btn, suffix, msg, mode = "folder") {
   setBusy(btn, true, "Working…");
   try {
-    await api(`/tracks/${enc(t.id)}/share-with-collaborators${suffix}`, { method: "POST", body: suffix ? {} : { mode: "folder" } });
+    await api(`/tracks/${enc(t.id)}/share-with-collaborators${suffix}`, { method: "POST", body: suffix ? {} : { mode } });
     announce(msg);
     await refresh(t);
   } catch (e) {

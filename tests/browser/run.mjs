@@ -398,7 +398,46 @@ async function invitations(browser) {
   await ctx.close();
 }
 
-const SCENARIOS = { visitor, owner, audit, invitations };
+// --- collab_files (issue 14): share a track as individual files; per-file state ---
+async function collabFiles(browser) {
+  const o = cfg.collab_files;
+  for (const width of [1280, 390]) {
+    const ctx = await newContext(browser, { width, user: o.user });
+    const page = await ctx.newPage();
+    watchConsole(page, `collab-files-${width}`);
+    await page.goto(cfg.base + "/pd/app/collaborators.html");
+    await settled(page);
+    const card = page.locator("section.track-card", { has: page.getByRole("heading", { name: o.track_title, exact: true }) });
+    check(await card.count() === 1, `collab-files-${width}: the track's card, titled as text, is missing`);
+    if (width === 1280) {
+      await card.getByRole("radio", { name: "Individual files" }).check();
+      await card.getByRole("button", { name: /^Share with collaborators/ }).click();
+      await page.locator("#live", { hasText: "Sharing started." }).waitFor({ timeout: 10000 });
+    }
+    const files = page.locator("section.track-card .files-status");
+    await files.waitFor({ timeout: 20000 });
+    await page.locator("section.track-card .overall", { hasText: "Shared with everyone" }).waitFor({ timeout: 60000 });
+    await settled(page);
+    const txt = await files.innerText();
+    for (const want of [o.file_name, o.local_name, "Skipped: not in Dropbox yet", "Shared with everyone"]) {
+      check(txt.includes(want), `collab-files-${width}: the file list does not show ${JSON.stringify(want)}: ${txt}`);
+    }
+    check(await page.getByRole("radio", { name: "Individual files" }).isChecked(),
+      `collab-files-${width}: the page does not say the track was shared as files`);
+    check(await files.locator("script, img, iframe, svg").count() === 0,
+      `collab-files-${width}: a file name or title became markup`);
+    check(await files.locator("a[href^='https://www.dropbox.com/home/']").count() === 1,
+      `collab-files-${width}: the shared file has no link to dropbox.com`);
+    check(await page.evaluate(() => window.__pwned === undefined), `collab-files-${width}: hostile text ran as script`);
+    await noSideScroll(page, `owner-collab-files-${width}`);
+    await axe(page, `owner-collab-files-${width}`);
+    await shot(page, `owner-collab-files-${width}`);
+    await ctx.close();
+  }
+  step("track shared as files; per-file state shown as text");
+}
+
+const SCENARIOS = { visitor, owner, audit, invitations, collab_files: collabFiles };
 
 async function main() {
   if (!SCENARIOS[scenario]) {

@@ -7,6 +7,7 @@ import binascii
 import json
 
 from . import sharing, uploads
+from .routes import sharing_files
 from .errors import HttpError
 from .state import DEFAULT_SETTINGS, Fault, make_content
 
@@ -14,7 +15,8 @@ MOUNT_MODES = ("normal", "must_automount", "automount", "not_mountable")
 SIDE_EFFECT_COUNTS = (
     "folders_created_by_create_folder_v2", "folders_created_by_share_folder", "copies",
     "files_copied", "folders_copied", "folders_shared", "invitations_sent", "members_added",
-    "members_removed", "invitees_removed", "copies_left", "mounts")
+    "members_removed", "invitees_removed", "copies_left", "mounts",
+    "file_members_added", "file_members_removed")
 
 
 def _bad(msg, status=400):
@@ -382,6 +384,9 @@ def handle(handler, st, method, path, query, body):
                    if sfid in (None, i["shared_folder_id"]) and
                    (email is None or email.lower() == i["email"].lower())]
         return json_response({"invitations": out})
+    if key == ("GET", "file_members"):
+        with st.lock:
+            return json_response({"files": sharing_files.control_json(st)})
     if key == ("GET", "jobs"):
         with st.lock:
             return json_response({"jobs": [j.to_json() for j in st.jobs.values()]})

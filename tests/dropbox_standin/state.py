@@ -255,11 +255,12 @@ class Link:
 class Fault:
     KINDS = ("429", "429_write", "429_text", "500", "503", "hang", "malformed_json",
              "drop", "409_write_contention", "incorrect_offset", "expired_token",
-             "cursor_reset")
+             "cursor_reset", "rate_limit")
     # kinds that only some routes can answer; a "*" fault skips the others
     ONLY_ROUTES = {"incorrect_offset": ("files/upload_session/append_v2",
                                         "files/upload_session/finish"),
-                   "cursor_reset": ("files/list_folder/continue",)}
+                   "cursor_reset": ("files/list_folder/continue",),
+                   "rate_limit": ("sharing/add_file_member",)}
 
     def __init__(self, fid, route, kind, count=1, retry_after=None, hang_seconds=30,
                  match=None, after=0):
@@ -336,6 +337,7 @@ class State:
             self.invalid_emails = set()     # lower-case emails answered invalid_email
             self.fail_next_job = {}     # "share" | "remove" -> error union for the next job
             self.sharing_cursors = {}
+            self.file_members = {}      # file node id -> lower-case email -> FileMember
             self.side_effects = collections.Counter()
             self.side_effect_log = collections.deque(maxlen=5000)
             self.side_effect_seq = itertools.count(1)

@@ -78,5 +78,7 @@ class Ctx:
 # Register the routes (modules import this one, so this comes last).
 from . import auth as _auth_routes, users as _users_routes, files as _files_routes  # noqa: E402
 from . import sharing as _sharing_routes, uploads as _upload_routes  # noqa: E402
+from . import sharing_files as _sharing_file_routes  # noqa: E402
 
-MODULES = (_auth_routes, _users_routes, _files_routes, _sharing_routes, _upload_routes)
+MODULES = (_auth_routes, _users_routes, _files_routes, _sharing_routes, _upload_routes,
+           _sharing_file_routes)
