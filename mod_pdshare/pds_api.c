@@ -239,10 +239,15 @@ static pds_err_t *track_delete(pds_ctx_t *ctx, const char *id)
 {
     const char **row;
     pds_err_t *e;
-    int failed;
+    pds_rows_t *cs;
+    int failed, i;
     if ((e = track_row(ctx, id, &row))) return e;
     if (pds_db_begin(ctx->db)) return pds_db_failed(ctx);
-    failed = EXEC(ctx->db, "pds_track_delete_files", NULL, id, ctx->user)
+    /* The invitations its collaborators were sent go with it (and their notices). */
+    failed = SELECT(ctx->db, "pds_collab_list", &cs, id, ctx->user) != APR_SUCCESS;
+    for (i = 0; !failed && i < cs->rows->nelts; i++)
+        failed = pds_invitation_withdraw(ctx, id, PDS_ROW(cs, i)[0]) != NULL;
+    failed = failed || EXEC(ctx->db, "pds_track_delete_files", NULL, id, ctx->user)
           || EXEC(ctx->db, "pds_track_delete_collabs", NULL, id, ctx->user)
           || EXEC(ctx->db, "pds_track_delete", NULL, id, ctx->user);
     if (pds_db_end(ctx->db, failed) || failed) return pds_db_failed(ctx);
@@ -504,7 +509,7 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     pds_err_t *e;
     const char *s;
     static const char *const keys[] = { "name", "email", "avatar_url", "role", "username" };
-    int i;
+    int i, renamed;
     if ((e = pds_fields_known(ctx->pool, body, collab_fields))) return e;
     if (!pds_valid_id(cid)) return not_found(ctx, "collaborator");
     /* The current values live in the pool, not in *out: an error after this
@@ -524,10 +529,13 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     if ((e = pds_field_text(ctx->pool, body, "role", 50, &s, &pr))) return e;
     if (pr != PDS_ABSENT) v[3] = s && *s ? s : NULL;
     if ((e = pds_field_username(ctx->pool, body, "username", &s, &pr))) return e;
+    /* Another producer named: what was offered to the one before is withdrawn. */
+    renamed = pr != PDS_ABSENT && v[4] && (!s || strcmp(s, v[4]));
     if (pr != PDS_ABSENT) v[4] = s;
     if (EXEC(ctx->db, "pds_collab_update", NULL, v[0], v[1], v[2], v[3], v[4], cid, track_id,
              ctx->user))
         return pds_db_failed(ctx);
+    if (renamed && (e = pds_invitation_withdraw(ctx, track_id, cid))) return e;
     return track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, out);
 }
 
