@@ -176,12 +176,12 @@ static pds_err_t *track_fields(pds_ctx_t *ctx, json_t *body, const char **cur,
     if (pr == PDS_SET) vals[TR_BPM] = apr_psprintf(ctx->pool, "%.17g", bpm);
     else if (pr == PDS_NULL) vals[TR_BPM] = NULL;
 
-#define TEXT(name, idx, max) \
-    if ((e = pds_field_text(ctx->pool, body, name, max, &s, &pr))) return e; \
+#define TEXT(check, name, idx, max) \
+    if ((e = check(ctx->pool, body, name, max, &s, &pr))) return e; \
     if (pr == PDS_SET) vals[idx] = *s ? s : NULL; else if (pr == PDS_NULL) vals[idx] = NULL
-    TEXT("key", TR_KEY, 32);
-    TEXT("bucket", TR_BUCKET, 100);
-    TEXT("group_id", TR_GROUP, 100);
+    TEXT(pds_field_name, "key", TR_KEY, 32);        /* shown on the share page */
+    TEXT(pds_field_text, "bucket", TR_BUCKET, 100);
+    TEXT(pds_field_text, "group_id", TR_GROUP, 100);
 #undef TEXT
     if ((e = pds_field_url(ctx->pool, body, "artwork_url", &s, &pr))) return e;
     if (pr != PDS_ABSENT) vals[TR_ARTWORK] = s;
@@ -475,7 +475,7 @@ static pds_err_t *collab_add(pds_ctx_t *ctx, const char *track_id, json_t *body,
         return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
     if ((e = pds_field_email(ctx->pool, body, "email", &email, &pr))
         || (e = pds_field_url(ctx->pool, body, "avatar_url", &avatar, &pr))
-        || (e = pds_field_text(ctx->pool, body, "role", 50, &role, &pr))
+        || (e = pds_field_name(ctx->pool, body, "role", 50, &role, &pr))
         || (e = pds_field_username(ctx->pool, body, "username", &username, &pr))) return e;
     if (role && !*role) role = NULL;
     id = pds_new_id(ctx->pool, "c");
@@ -526,7 +526,7 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     if (pr != PDS_ABSENT) v[1] = s;
     if ((e = pds_field_url(ctx->pool, body, "avatar_url", &s, &pr))) return e;
     if (pr != PDS_ABSENT) v[2] = s;
-    if ((e = pds_field_text(ctx->pool, body, "role", 50, &s, &pr))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "role", 50, &s, &pr))) return e;
     if (pr != PDS_ABSENT) v[3] = s && *s ? s : NULL;
     if ((e = pds_field_username(ctx->pool, body, "username", &s, &pr))) return e;
     /* Another producer named: what was offered to the one before is withdrawn. */
