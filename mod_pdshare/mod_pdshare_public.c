@@ -300,6 +300,20 @@ static int local_answer_has_first_byte(request_rec *r, apr_off_t size)
     return parsed.first_byte;
 }
 
+/* Whether a GET answered by a 302 to Dropbox asks for the file's byte 0:
+ * a browser seeking in a track or resuming a download asks this link again
+ * with a Range past it, which is the same play or download (SPEC 6). The
+ * header goes on to Dropbox unchanged; If-Range is Dropbox's to judge (a
+ * resume normally matches). Size unknown: any start past 0 is past it. */
+static int redirect_asks_first_byte(request_rec *r, apr_off_t size)
+{
+    const char *range = apr_table_get(r->headers_in, "Range");
+    pds_range_t parsed;
+    if (!range) return 1;
+    pds_range_parse(r->pool, range, size > 0 ? size : APR_INT64_MAX, -1, &parsed);
+    return parsed.first_byte;
+}
+
 /* An uploaded file not in Dropbox (yet): served from local storage by httpd
  * itself (sendfile; httpd's byterange filter answers Range requests). It
  * counts when the answer carries the file's first byte: a Range request
@@ -367,6 +381,7 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     const char *link, *key;
     apr_status_t rv;
     pds_err_t *e;
+    int counted;
 
     if (!f->dropbox_path && f->local_path)
         return serve_local(r, nonce, ctx, share, f, kind);
@@ -407,14 +422,15 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
         ctx->dbx->why = fill.res.why ? fill.res.why : ctx->dbx->why;
         return send_dropbox_unavailable(r, nonce, ctx, refused, fill.res.retry_after, producer);
     }
-    /* HEAD never counts. */
-    if (!r->header_only && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
-                                                 pds_category_names[f->category]))) {
+    /* HEAD never counts, nor a Range past byte 0. */
+    counted = !r->header_only && redirect_asks_first_byte(r, f->size);
+    if (counted && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
+                                         pds_category_names[f->category]))) {
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
         return send_unavailable(r, nonce);
     }
-    if (!r->header_only) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
+    if (counted) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     apr_table_setn(r->headers_out, "Location", link);
     return HTTP_MOVED_TEMPORARILY;
 }

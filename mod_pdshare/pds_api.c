@@ -177,12 +177,12 @@ static pds_err_t *track_fields(pds_ctx_t *ctx, json_t *body, const char **cur,
     if (pr == PDS_SET) vals[TR_BPM] = apr_psprintf(ctx->pool, "%.17g", bpm);
     else if (pr == PDS_NULL) vals[TR_BPM] = NULL;
 
-#define TEXT(name, idx, max) \
-    if ((e = pds_field_text(ctx->pool, body, name, max, &s, &pr))) return e; \
+#define TEXT(check, name, idx, max) \
+    if ((e = check(ctx->pool, body, name, max, &s, &pr))) return e; \
     if (pr == PDS_SET) vals[idx] = *s ? s : NULL; else if (pr == PDS_NULL) vals[idx] = NULL
-    TEXT("key", TR_KEY, 32);
-    TEXT("bucket", TR_BUCKET, 100);
-    TEXT("group_id", TR_GROUP, 100);
+    TEXT(pds_field_name, "key", TR_KEY, 32);        /* shown on the share page */
+    TEXT(pds_field_text, "bucket", TR_BUCKET, 100);
+    TEXT(pds_field_text, "group_id", TR_GROUP, 100);
 #undef TEXT
     if ((e = pds_field_url(ctx->pool, body, "artwork_url", &s, &pr))) return e;
     if (pr != PDS_ABSENT) vals[TR_ARTWORK] = s;
@@ -240,10 +240,15 @@ static pds_err_t *track_delete(pds_ctx_t *ctx, const char *id)
 {
     const char **row;
     pds_err_t *e;
-    int failed;
+    pds_rows_t *cs;
+    int failed, i;
     if ((e = track_row(ctx, id, &row))) return e;
     if (pds_db_begin(ctx->db)) return pds_db_failed(ctx);
-    failed = EXEC(ctx->db, "pds_track_delete_files", NULL, id, ctx->user)
+    /* The invitations its collaborators were sent go with it (and their notices). */
+    failed = SELECT(ctx->db, "pds_collab_list", &cs, id, ctx->user) != APR_SUCCESS;
+    for (i = 0; !failed && i < cs->rows->nelts; i++)
+        failed = pds_invitation_withdraw(ctx, id, PDS_ROW(cs, i)[0]) != NULL;
+    failed = failed || EXEC(ctx->db, "pds_track_delete_files", NULL, id, ctx->user)
           || EXEC(ctx->db, "pds_track_delete_collabs", NULL, id, ctx->user)
           || EXEC(ctx->db, "pds_track_delete", NULL, id, ctx->user);
     if (pds_db_end(ctx->db, failed) || failed) return pds_db_failed(ctx);
@@ -473,7 +478,7 @@ static pds_err_t *collab_add(pds_ctx_t *ctx, const char *track_id, json_t *body,
         return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
     if ((e = pds_field_email(ctx->pool, body, "email", &email, &pr))
         || (e = pds_field_url(ctx->pool, body, "avatar_url", &avatar, &pr))
-        || (e = pds_field_text(ctx->pool, body, "role", 50, &role, &pr))
+        || (e = pds_field_name(ctx->pool, body, "role", 50, &role, &pr))
         || (e = pds_field_username(ctx->pool, body, "username", &username, &pr))) return e;
     if (role && !*role) role = NULL;
     id = pds_new_id(ctx->pool, "c");
@@ -507,7 +512,7 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     pds_err_t *e;
     const char *s;
     static const char *const keys[] = { "name", "email", "avatar_url", "role", "username" };
-    int i;
+    int i, renamed;
     if ((e = pds_fields_known(ctx->pool, body, collab_fields))) return e;
     if (!pds_valid_id(cid)) return not_found(ctx, "collaborator");
     /* The current values live in the pool, not in *out: an error after this
@@ -524,13 +529,16 @@ static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char 
     if (pr != PDS_ABSENT) v[1] = s;
     if ((e = pds_field_url(ctx->pool, body, "avatar_url", &s, &pr))) return e;
     if (pr != PDS_ABSENT) v[2] = s;
-    if ((e = pds_field_text(ctx->pool, body, "role", 50, &s, &pr))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "role", 50, &s, &pr))) return e;
     if (pr != PDS_ABSENT) v[3] = s && *s ? s : NULL;
     if ((e = pds_field_username(ctx->pool, body, "username", &s, &pr))) return e;
+    /* Another producer named: what was offered to the one before is withdrawn. */
+    renamed = pr != PDS_ABSENT && v[4] && (!s || strcmp(s, v[4]));
     if (pr != PDS_ABSENT) v[4] = s;
     if (EXEC(ctx->db, "pds_collab_update", NULL, v[0], v[1], v[2], v[3], v[4], cid, track_id,
              ctx->user))
         return pds_db_failed(ctx);
+    if (renamed && (e = pds_invitation_withdraw(ctx, track_id, cid))) return e;
     return track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, out);
 }
 

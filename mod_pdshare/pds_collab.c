@@ -287,30 +287,13 @@ pds_err_t *pds_collab_bulk(pds_ctx_t *ctx, json_t *body, json_t **out)
     return NULL;
 }
 
-/* A removed collaborator's invitations go, answered or not, with the notices
- * that announced them; a mount job still queued then finds nothing to do. */
-static pds_err_t *withdraw_invitations(pds_ctx_t *ctx, const char *track_id, const char *cid)
-{
-    pds_rows_t *rs;
-    int i;
-    if (SELECT(ctx->db, "pds_invitation_withdraw_list", &rs, track_id, cid, ctx->user))
-        return pds_db_failed(ctx);
-    for (i = 0; i < rs->rows->nelts; i++)
-        if (EXEC(ctx->db, "pds_notification_drop", NULL, PDS_ROW(rs, i)[1],
-                 apr_pstrcat(ctx->pool, "invitation:", PDS_ROW(rs, i)[0], NULL)))
-            return pds_db_failed(ctx);
-    if (EXEC(ctx->db, "pds_invitation_withdraw", NULL, track_id, cid, ctx->user))
-        return pds_db_failed(ctx);
-    return NULL;
-}
-
 pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *collaborator_id)
 {
     pds_rows_t *shares, *tsr;
     const char *job_id, *email = NULL;
     int i;
     pds_err_t *e;
-    if ((e = withdraw_invitations(ctx, track_id, collaborator_id))) return e;
+    if ((e = pds_invitation_withdraw(ctx, track_id, collaborator_id))) return e;
     if (SELECT(ctx->db, "pds_collab_share_list", &shares, track_id, ctx->user)
         || SELECT(ctx->db, "pds_track_share_get", &tsr, track_id, ctx->user))
         return pds_db_failed(ctx);

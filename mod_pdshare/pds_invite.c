@@ -91,6 +91,24 @@ pds_err_t *pds_invitation_answer(pds_ctx_t *ctx, const char *id, int accept, jso
     return NULL;
 }
 
+/* The invitations of a collaborator record go, answered or not, with the
+ * notices that announced them; a mount job still queued then finds nothing
+ * to do. ctx->user is the track's owner. */
+pds_err_t *pds_invitation_withdraw(pds_ctx_t *ctx, const char *track_id, const char *cid)
+{
+    pds_rows_t *rs;
+    int i;
+    if (SELECT(ctx->db, "pds_invitation_withdraw_list", &rs, track_id, cid, ctx->user))
+        return pds_db_failed(ctx);
+    for (i = 0; i < rs->rows->nelts; i++)
+        if (EXEC(ctx->db, "pds_notification_drop", NULL, PDS_ROW(rs, i)[1],
+                 apr_pstrcat(ctx->pool, "invitation:", PDS_ROW(rs, i)[0], NULL)))
+            return pds_db_failed(ctx);
+    if (EXEC(ctx->db, "pds_invitation_withdraw", NULL, track_id, cid, ctx->user))
+        return pds_db_failed(ctx);
+    return NULL;
+}
+
 /* U+202A..U+202E (embeddings, overrides), U+2066..U+2069 (isolates),
  * U+200E/U+200F (marks) and U+061C: they reorder what a reader sees. */
 static int bidi_control(const unsigned char *u, apr_size_t *len)

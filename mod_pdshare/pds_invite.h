@@ -21,6 +21,10 @@ pds_err_t *pds_invitation_list(pds_ctx_t *ctx, json_t **out);
  * invitation as it is (idempotent); the other way is 409. */
 pds_err_t *pds_invitation_answer(pds_ctx_t *ctx, const char *id, int accept, json_t *body,
                                  json_t **out);
+/* Withdraw the invitations made for collaborator record `cid` of the owner's
+ * (ctx->user) track, and their notices: the record was removed, now names
+ * someone else, or its track is deleted. */
+pds_err_t *pds_invitation_withdraw(pds_ctx_t *ctx, const char *track_id, const char *cid);
 /* Mail and notice text from another producer's fields: one line, with
  * control, line and bidirectional-formatting characters replaced by '?'. */
 const char *pds_invite_plain(apr_pool_t *p, const char *s);

@@ -161,6 +161,28 @@ def test_bidi_controls_refused_in_titles_and_names(api, ch):
     assert alice.get("/profile").json().get("display_name") != text
 
 
+@pytest.mark.parametrize("ch", ["\u202e", "\u2067"], ids=["U+202E", "U+2067"])
+def test_bidi_controls_refused_in_role_and_key(api, public, ch):
+    """A collaborator's role and a track's key are shown on the public share
+    page beside the names: they refuse bidi controls like the names do."""
+    alice = api("alice")
+    t = alice.create_track(title="Keyed", key="F#m", sharing_status="released")
+    c = alice.create_collaborator(t["id"], name="Sam", role="Vocals")
+    text = f"Mix{ch}gnirts"
+    field_error(alice.post(f"/tracks/{t['id']}/collaborators", json={"name": "Kim", "role": text}),
+                400, "invalid_field", "role")
+    field_error(alice.patch(f"/tracks/{t['id']}/collaborators/{c['id']}", json={"role": text}),
+                400, "invalid_field", "role")
+    field_error(alice.patch(f"/tracks/{t['id']}", json={"key": text}), 400, "invalid_field", "key")
+    field_error(alice.post("/tracks", json={"title": "Other", "key": text}), 400, "invalid_field",
+                "key")
+    collabs = alice.get(f"/tracks/{t['id']}/collaborators").json()["collaborators"]
+    assert [(x["name"], x["role"]) for x in collabs] == [("Sam", "Vocals")]
+    assert alice.get(f"/tracks/{t['id']}").json()["key"] == "F#m"
+    page = public(f"/s/{alice.create_share(track_ids=[t['id']])['token']}")
+    assert page.status_code == 200 and ch not in page.text
+
+
 def test_ordinary_unicode_still_accepted(api):
     alice = api("alice")
     t = alice.create_track(title="Café — 日本語 😀")

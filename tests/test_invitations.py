@@ -208,7 +208,21 @@ def test_renaming_the_collaborator_to_someone_else_withdraws_it(h, standin):
     assert api.patch(f"/tracks/{t['id']}/collaborators/{c['id']}",
                      json={"username": "carol"}).status_code == 200
     assert invitations_of(h, "bob") == []
+    assert h.api("bob").get("/notifications").json()["notifications"] == []
     assert answer(h, "bob", inv["id"], "accept").status_code == 404
+
+
+def test_deleting_the_track_withdraws_the_invitation_and_its_notice(h, standin):
+    bob_connected(h, standin)
+    api, t, c = alice_shares_with_bob(h, standin)
+    inv = invitations_of(h, "bob")[0]
+    assert h.api("bob").get("/notifications").json()["notifications"] != []
+    assert api.delete(f"/tracks/{t['id']}").status_code == 204
+    assert invitations_of(h, "bob") == []
+    assert h.api("bob").get("/notifications").json()["notifications"] == []
+    assert answer(h, "bob", inv["id"], "accept").status_code == 404
+    with h.db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM pds_invitations").fetchone()[0] == 0
 
 
 # Bidi controls are refused at input since issue 11 item 4 (asserted below), so

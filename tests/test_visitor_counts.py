@@ -157,6 +157,31 @@ def test_local_download_multipart_and_if_range(local_file):
     assert api.get(f"/shares/{share['id']}").json()["downloads"] == 1
 
 
+def test_redirected_play_or_download_counts_only_from_byte_0(dropbox_httpd, standin):
+    """A browser seeking in a track (or resuming a download) that is served by a
+    302 to Dropbox asks the share link again with a Range past byte 0: that is
+    the same play or download, and is not counted again (SPEC §6)."""
+    h = dropbox_httpd()
+    acct, api, t, files, share, token = seed_dropbox(h, standin)
+    play, stem = f"{token}/play/{t['id']}", f"{token}/files/{files['stem']['id']}"
+    for hdrs in ({"Range": "bytes=100-"}, {"Range": "bytes=200-299"}, {"Range": "bytes=-10"},
+                 {"Range": "bytes=100-", "If-Range": '"some-etag"'}):
+        for path in (play, stem):
+            r = h.public(path, headers=hdrs)
+            assert r.status_code == 302, (path, hdrs, r.status_code)
+    assert counts(api, share["id"]) == {"views": 0, "previews": 0, "plays": 0, "downloads": 0}
+    # What starts at byte 0 (or has no Range, or a Range that is not valid) counts.
+    for hdrs in ({"Range": "bytes=0-"}, {"Range": "bytes=100-,0-9"}, {"Range": "bytes=-100000"},
+                 {}, {"Range": "bytes=9-5"}):
+        for path in (play, stem):
+            assert h.public(path, headers=hdrs).status_code == 302
+    assert counts(api, share["id"]) == {"views": 0, "previews": 0, "plays": 5, "downloads": 5}
+    # The Range still reaches Dropbox unchanged: the seek gets the bytes it asked for.
+    r = h.public(stem, headers={"Range": "bytes=100-"})
+    got = requests.get(r.headers["Location"], headers={"Range": "bytes=100-"}, timeout=30)
+    assert got.status_code == 206 and got.content == files["stem"]["body"][100:]
+
+
 # --- item 5: link previews ---------------------------------------------------------------
 
 def test_link_preview_fetchers_count_as_previews(dropbox_httpd, standin):
