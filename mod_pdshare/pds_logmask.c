@@ -60,10 +60,56 @@ static apr_size_t token_at(const char *path, apr_size_t n, const char *share_pat
     return i - start;
 }
 
+/* path (n bytes) as httpd maps it to a handler: percent-decoded ("%2F" too,
+ * never "%00"), runs of "/" merged, "." and ".." segments resolved. A request
+ * for "/%73/TOKEN" or "/x/../s/TOKEN" reaches the share page as "/s/TOKEN"
+ * does, so its token is found here. Never longer than path. */
+static const char *canonical_path(apr_pool_t *p, const char *path, apr_size_t n,
+                                  apr_size_t *len)
+{
+    char *d = apr_palloc(p, n + 1), *c = apr_palloc(p, n + 2);
+    apr_size_t i, m = 0, k = 0;
+    for (i = 0; i < n; i++) {
+        if (path[i] == '%' && i + 2 < n
+            && apr_isxdigit(path[i + 1]) && apr_isxdigit(path[i + 2])) {
+            char hex[3] = { path[i + 1], path[i + 2], '\0' };
+            char v = (char)strtol(hex, NULL, 16);
+            if (v) {
+                d[m++] = v;
+                i += 2;
+                continue;
+            }
+        }
+        d[m++] = path[i];
+    }
+    for (i = 0; i < m;) {
+        apr_size_t j = i;
+        if (d[i] == '/') {
+            if (!k || c[k - 1] != '/') c[k++] = '/';
+            i++;
+            continue;
+        }
+        while (j < m && d[j] != '/') j++;
+        if (j - i == 2 && d[i] == '.' && d[i + 1] == '.') {
+            if (k && c[k - 1] == '/') k--;
+            while (k && c[k - 1] != '/') k--;
+            if (!k) c[k++] = '/';
+        }
+        else if (!(j - i == 1 && d[i] == '.')) {
+            memcpy(c + k, d + i, j - i);
+            k += j - i;
+        }
+        i = j;
+    }
+    c[k] = '\0';
+    *len = k;
+    return c;
+}
+
 const char *pds_logmask_url(apr_pool_t *p, const char *s, const char *share_path)
 {
     apr_size_t n, path_at = 0, path_len, tok_at = 0, tok_len = 0, len = 0;
-    const char *scheme, *q;
+    const char *scheme, *q, *path;
     char *out;
     if (!s) return NULL;
     n = strlen(s);
@@ -74,22 +120,33 @@ const char *pds_logmask_url(apr_pool_t *p, const char *s, const char *share_path
         path_at = slash - s;
     }
     q = memchr(s + path_at, '?', n - path_at);
+    path = s + path_at;
     path_len = (q ? (apr_size_t)(q - s) : n) - path_at;
-    if (share_path) tok_len = token_at(s + path_at, path_len, share_path, &tok_at);
+    if (share_path) tok_len = token_at(path, path_len, share_path, &tok_at);
     if (tok_len <= PDS_LOGMASK_KEEP) tok_len = 0;     /* "assets", not a token */
+    if (!tok_len && share_path && path_len) {         /* an encoded or roundabout path */
+        apr_size_t canon_len;
+        const char *canon = canonical_path(p, path, path_len, &canon_len);
+        tok_len = token_at(canon, canon_len, share_path, &tok_at);
+        if (tok_len <= PDS_LOGMASK_KEEP) tok_len = 0;
+        else {                                        /* logged as httpd read it */
+            path = canon;
+            path_len = canon_len;
+        }
+    }
     if (!tok_len && !q) return s;
     out = apr_palloc(p, n + 4 * (n / 2 + 1) + 1);      /* every value masked: <= +3 each */
     memcpy(out, s, path_at);
     len = path_at;
     if (tok_len) {
-        memcpy(out + len, s + path_at, tok_at);
+        memcpy(out + len, path, tok_at);
         len += tok_at;
-        put_masked(p, s + path_at + tok_at, tok_len, &out, &len);
-        memcpy(out + len, s + path_at + tok_at + tok_len, path_len - tok_at - tok_len);
+        put_masked(p, path + tok_at, tok_len, &out, &len);
+        memcpy(out + len, path + tok_at + tok_len, path_len - tok_at - tok_len);
         len += path_len - tok_at - tok_len;
     }
     else {
-        memcpy(out + len, s + path_at, path_len);
+        memcpy(out + len, path, path_len);
         len += path_len;
     }
     if (q) {

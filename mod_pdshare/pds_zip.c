@@ -1,4 +1,5 @@
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 
@@ -320,6 +321,21 @@ static int unsafe_code_point(apr_uint32_t c)
         || c == '/' || c == '\\' || c == ':';
 }
 
+/* A Windows device name (CON, NUL, COM1, ... with any extension, case and
+ * trailing spaces): Windows cannot create such a file, so Explorer stops the
+ * extraction there. */
+static int reserved_on_windows(const char *s)
+{
+    static const char *const names[] = { "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", NULL };
+    apr_size_t n = strcspn(s, ".");
+    int i;
+    while (n && s[n - 1] == ' ') n--;
+    for (i = 0; names[i]; i++)
+        if (n == strlen(names[i]) && !strncasecmp(s, names[i], n)) return 1;
+    return n == 4 && (!strncasecmp(s, "COM", 3) || !strncasecmp(s, "LPT", 3))
+        && s[3] >= '1' && s[3] <= '9';
+}
+
 const char *pds_zip_safe_name(apr_pool_t *p, const char *name)
 {
     const unsigned char *s = (const unsigned char *)(name ? name : "");
@@ -345,6 +361,7 @@ const char *pds_zip_safe_name(apr_pool_t *p, const char *name)
         if (out[i] == '.' && out[i + 1] == '.') out[i] = '_';
     if (!o) return "file";
     if (!strcmp(out, ".")) return "_";
+    if (reserved_on_windows(out)) return apr_pstrcat(p, "_", out, NULL);
     return out;
 }
 

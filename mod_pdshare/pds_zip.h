@@ -36,7 +36,8 @@ apr_uint32_t pds_zip_crc32(apr_uint32_t crc, const void *data, apr_size_t len);
 
 /* A name safe as one path component of an entry: invalid UTF-8, control
  * characters (C0, DEL, C1), bidi controls (U+202A-U+202E, U+2066-U+2069),
- * "/", "\" and ":" become "_", ".." becomes "_.", and an empty name "file". */
+ * "/", "\" and ":" become "_", ".." becomes "_.", an empty name "file", and
+ * a Windows device name (CON, NUL, COM1.wav, ...) gets a "_" in front. */
 const char *pds_zip_safe_name(apr_pool_t *p, const char *name);
 
 /* Names already used in one folder of an archive (case-insensitive). */

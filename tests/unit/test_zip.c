@@ -257,6 +257,13 @@ static void test_safe_names(void **state)
         { "bad\xC3(.wav", "bad_(.wav" },                             /* cut sequence */
         { "over\xC0\xAF.wav", "over__.wav" },                        /* overlong "/" */
         { "sur\xED\xA0\x80.wav", "sur___.wav" },                     /* a surrogate */
+        { "CON", "_CON" },                        /* Windows device names */
+        { "nul.wav", "_nul.wav" },
+        { "Aux .tar.gz", "_Aux .tar.gz" },
+        { "com1.wav", "_com1.wav" },
+        { "LPT9", "_LPT9" },
+        { "console.wav", "console.wav" },
+        { "COM10.wav", "COM10.wav" },
         { NULL, NULL }
     };
     char long_name[400];
