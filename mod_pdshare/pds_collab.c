@@ -474,6 +474,7 @@ static apr_hash_t *folder_members(attempt_t *a, const char *sfid)
             a->error = "list_folder_members: the member list does not end";
             return NULL;
         }
+        if (pages && !checkpoint(a)) return NULL;   /* a long list outlasts a lease */
         if (!rpc(a, route, arg, &res)) {
             dropbox_failed(a, "list_folder_members", &res);
             return NULL;

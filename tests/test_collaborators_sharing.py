@@ -344,3 +344,69 @@ def test_share_requests_are_validated(h, standin):
     assert r.status_code == 404, "nothing to retry before a first share"
     r = api.post("/share-with-collaborators", json={"track_ids": []})
     assert r.status_code == 400
+
+
+def producer_rpc(standin, account_id, route, arg):
+    """A call the producer makes at Dropbox themselves (in its app), with their token."""
+    tok = standin.live_tokens(account_id)["access_tokens"][0]
+    r = standin.session.post(f"{standin.url}/2/{route}", json=arg, timeout=30,
+                             headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200, r.text
+    return r.json() if r.content else None
+
+
+def test_a_member_on_the_last_of_many_pages_is_not_invited_twice(h, standin):
+    """Issue 14 (lists are whole): the share job reads every page of the folder's
+    member list before it invites anyone. The folder already has 61 invitees and
+    Dropbox answers one member a page, so the collaborator the producer invited
+    themselves is on page 62; the job invites only the collaborator who is new.
+    (Before issue 14 the job stopped after 50 pages and invited the first again.)"""
+    acct, api, t, cs = producer_with_track(
+        h, standin, emails=["present@collab.example", "new@collab.example"])
+    folder = f"/PRODUCER-DASHBOARD/projects/Night Drive [{t['id']}]"
+    sfid = producer_rpc(standin, acct["account_id"], "sharing/share_folder",
+                        {"path": folder})["shared_folder_id"]
+    guests = [f"guest{i:02d}@crowd.example" for i in range(60)] + ["present@collab.example"]
+    producer_rpc(standin, acct["account_id"], "sharing/add_folder_member", {
+        "shared_folder_id": sfid, "quiet": True,
+        "members": [{"member": {".tag": "email", "email": e}, "access_level": {".tag": "editor"}}
+                    for e in guests]})
+    standin.ctl("POST", "settings", {"list_folder_members_page_max": 1})
+    standin.ctl("POST", "calls/reset")
+
+    assert api.post(f"/tracks/{t['id']}/share-with-collaborators", json={}).status_code == 202
+    s = wait_job(api, t["id"])
+    assert s["job"]["state"] == "done", s
+    assert s["status"] == "all"
+    assert [c["status"] for c in s["collaborators"]] == ["shared", "shared"]
+    added = [m["member"]["email"] for c in standin.call_log("sharing/add_folder_member")
+             for m in c["arg"]["members"]]
+    assert added == ["new@collab.example"]
+    assert standin.calls().get("sharing/list_folder_members/continue") == 61   # 62 pages
+    inv = [i["email"] for i in invitations(standin)]
+    assert inv.count("present@collab.example") == 1 and inv.count("new@collab.example") == 1
+
+
+def test_a_member_list_longer_to_read_than_the_lease_keeps_the_job(h, standin):
+    """Issue 14: reading a long member list is a step like any other, so the job
+    renews its lease page by page. 40 pages at 0.25 s each take twice the 5 s
+    lease; the job still completes in its first attempt and invites once."""
+    acct, api, t, cs = producer_with_track(h, standin, emails=["new@collab.example"])
+    folder = f"/PRODUCER-DASHBOARD/projects/Night Drive [{t['id']}]"
+    sfid = producer_rpc(standin, acct["account_id"], "sharing/share_folder",
+                        {"path": folder})["shared_folder_id"]
+    producer_rpc(standin, acct["account_id"], "sharing/add_folder_member", {
+        "shared_folder_id": sfid, "quiet": True,
+        "members": [{"member": {".tag": "email", "email": f"guest{i:02d}@crowd.example"},
+                     "access_level": {".tag": "editor"}} for i in range(39)]})
+    standin.ctl("POST", "settings", {"list_folder_members_page_max": 1})
+    standin.fault("sharing/list_folder_members/continue", "hang", count=-1, hang_seconds=0.25)
+    standin.ctl("POST", "calls/reset")
+
+    assert api.post(f"/tracks/{t['id']}/share-with-collaborators", json={}).status_code == 202
+    s = wait_job(api, t["id"], timeout=120)
+    assert s["job"]["state"] == "done", s
+    assert s["job"]["attempts"] == 1, s["job"]
+    assert s["status"] == "all" and [c["status"] for c in s["collaborators"]] == ["shared"]
+    assert standin.calls().get("sharing/list_folder_members") == 1
+    assert standin.calls().get("sharing/add_folder_member") == 1

@@ -1302,6 +1302,46 @@ def test_list_folder_members_paging(c):
                  ).json()["error"] == {".tag": "not_a_member"}
 
 
+def members_pages(c, tok, first):
+    """Every page of list_folder_members from the first answer: [[email, ...], ...]."""
+    def emails(r):
+        return [u["user"]["email"] for u in r["users"]] + \
+            [i["invitee"]["email"] for i in r["invitees"]]
+    pages = [emails(first)]
+    while "cursor" in first:
+        first = c.rpc("sharing/list_folder_members/continue", {"cursor": first["cursor"]},
+                      token=tok).json()
+        pages.append(emails(first))
+    return pages
+
+
+def test_list_folder_members_page_max_setting(c):
+    """Issue 14: Dropbox may answer fewer members than `limit` asks; the setting
+    list_folder_members_page_max makes the stand-in do so, and `limit` still caps a
+    page when it is the smaller."""
+    acct, t = connect(c)
+    tok = t["access_token"]
+    sfid = share(c, tok, "/Crowd").json()["shared_folder_id"]
+    guests = [f"g{i:02d}@example.com" for i in range(7)]
+    assert invite(c, tok, sfid, *guests).status == 200
+    assert c.ctl("GET", "settings")["list_folder_members_page_max"] == 1000
+    c.ctl("POST", "settings", {"list_folder_members_page_max": 3})
+    r = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid}, token=tok).json()
+    pages = members_pages(c, tok, r)
+    assert [len(p) for p in pages] == [3, 3, 2]
+    assert sum(pages, []) == ["ann@example.com"] + guests
+    r = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid, "limit": 2},
+              token=tok).json()
+    assert [len(p) for p in members_pages(c, tok, r)] == [2, 2, 2, 2]
+    c.ctl("POST", "settings", {"list_folder_members_page_max": 1000})
+    r = c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid}, token=tok).json()
+    assert "cursor" not in r and len(members_pages(c, tok, r)[0]) == 8
+    assert c.rpc("sharing/list_folder_members", {"shared_folder_id": sfid, "limit": 1001},
+                 token=tok).status == 400
+    r = c.rpc("sharing/list_folder_members/continue", {"cursor": "ZtkX" + "a" * 56}, token=tok)
+    assert r.status == 409 and r.json()["error"] == {".tag": "invalid_cursor"}
+
+
 def test_remove_folder_member_both_pollers(c):
     acct, t = connect(c)
     tok = t["access_token"]

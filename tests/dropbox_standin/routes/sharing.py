@@ -490,7 +490,9 @@ def list_folder_members(ctx, arg):
     sf = _folder(ctx, arg["shared_folder_id"], wrap=False)
     if sf.level_of(ctx.account)[0] != "member":
         raise route_error({".tag": "not_a_member"})
-    return _members_page(ctx, sf.id, _member_entries(ctx, sf, actions), arg["limit"])
+    # A page holds at most `limit` entries; Dropbox may send fewer (the setting).
+    limit = max(1, int(min(arg["limit"], ctx.state.settings["list_folder_members_page_max"])))
+    return _members_page(ctx, sf.id, _member_entries(ctx, sf, actions), limit)
 
 
 @route("sharing/list_folder_members/continue", scope="sharing.read")
