@@ -532,6 +532,14 @@ class Httpd:
                 if proc.poll() is not None:
                     break
                 if port_answers(self.port):
+                    # A refusal in post_config comes after the listeners are
+                    # bound: the port can answer for a moment before httpd
+                    # exits. One that started keeps running past the grace.
+                    try:
+                        proc.wait(timeout=3)
+                        break
+                    except subprocess.TimeoutExpired:
+                        pass
                     proc.send_signal(signal.SIGTERM)
                     try:
                         proc.wait(timeout=20)

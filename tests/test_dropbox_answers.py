@@ -180,19 +180,19 @@ def test_failed_export_can_be_retried_by_its_owner_only(dropbox_httpd, standin):
 
 
 def test_zip_download_survives_token_expiry(dropbox_httpd, standin):
-    """A content download (download_zip) whose token expired refreshes and streams."""
-    from test_dropbox_zip import entry_digests, stems_share, zip_digests
-    import tempfile
+    """A content download whose token expired (files/download, file by file, as
+    the module composes a ZIP) refreshes once and streams the whole archive."""
+    from test_dropbox_zip import ROOT, add_file, get_zip, producer, token_of
     h = dropbox_httpd()
-    acct, api, t, share, token = stems_share(h, standin, [1000, 2000])
-    standin.fault("files/download_zip", "expired_token", count=1)
-    r = h.public(f"{token}/zip/{t['id']}/stems")
-    assert r.status_code == 200, r.text[:300]
-    with tempfile.NamedTemporaryFile(suffix=".zip") as f:
-        f.write(r.content)
-        f.flush()
-        assert zip_digests(f.name) == entry_digests(standin, acct["account_id"],
-                                                    "/PRODUCER-DASHBOARD/stems/Big Song", 2)
+    aid, api = producer(h, standin)
+    t = api.create_track(title="Big Song", sharing_status="released")
+    for i, size in enumerate([1000, 2000]):
+        add_file(standin, api, aid, t["id"], "stem", f"{ROOT}/stems/Big Song/s{i}.wav",
+                 bytes([i + 1]) * size)
+    share = api.create_share(track_ids=[t["id"]])
+    standin.fault("files/download", "expired_token", count=1)
+    _, entries = get_zip(h, f"{token_of(share)}/zip/{t['id']}/stems")
+    assert entries == {"s0.wav": b"\x01" * 1000, "s1.wav": b"\x02" * 2000}
     assert refresh_grants(standin) == 1
     assert [f["hits"] for f in standin.ctl("GET", "faults")["faults"]] == [1]
 

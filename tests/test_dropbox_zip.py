@@ -216,7 +216,8 @@ def test_hostile_names_are_made_safe(dropbox_httpd, standin):
     other writers: they are made safe there too."""
     h = dropbox_httpd()
     aid, api = producer(h, standin)
-    t = api.create_track(title='Caf\u00e9 "Live"; \u202e', sharing_status="released")
+    # The API refuses a bidi control in a title now: an older row holds one.
+    t = api.create_track(title='Caf\u00e9 "Live"', sharing_status="released")
     ids = []
     for i, _ in enumerate(HOSTILE):
         f = add_file(standin, api, aid, t["id"], "stem", f"{ROOT}/stems/h/f{i}.wav",
@@ -225,6 +226,8 @@ def test_hostile_names_are_made_safe(dropbox_httpd, standin):
     with h.db() as conn:
         for (name, _), fid in zip(HOSTILE, ids):
             conn.execute("UPDATE pds_files SET name = ? WHERE id = ?", (name, fid))
+        conn.execute("UPDATE pds_tracks SET title = ? WHERE id = ?",
+                     ('Caf\u00e9 "Live"; \u202e', t["id"]))
     share = api.create_share(track_ids=[t["id"]])
     r, entries = get_zip(h, f"{token_of(share)}/zip/{t['id']}/stems")
     # Files made in one second come in no set order: the duplicates' numbers may swap.
