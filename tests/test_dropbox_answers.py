@@ -323,3 +323,33 @@ def test_long_listings_are_whole_and_survive_a_reset(dropbox_httpd, standin):
     names = sorted(f["name"] for f in out["files"] if not f["imported"])
     assert names == [f"s{i:03}.wav" for i in range(260)]
     assert [f["hits"] for f in standin.ctl("GET", "faults")["faults"]] == [1]
+
+
+# ------------------------------------------- item 8: temporary links' Content-Disposition
+
+@pytest.mark.parametrize("setting,expected", [(0, "inline"), (1, "attachment"), (2, None)],
+                         ids=["inline", "attachment", "none"])
+def test_downloads_and_plays_work_whatever_disposition_dropbox_answers(
+        dropbox_httpd, standin, setting, expected):
+    """Dropbox does not document the Content-Disposition of its temporary links:
+    whichever the stand-in answers with, play and download redirect to a link
+    that gives the file's exact bytes, each counted once."""
+    from test_dropbox_zip import ROOT, add_file, producer, token_of
+    import requests
+    h = dropbox_httpd()
+    aid, api = producer(h, standin)
+    standin.ctl("POST", "settings", {"templink_disposition": setting})
+    t = api.create_track(title="Song", sharing_status="released")
+    body = bytes(range(256)) * 40
+    f = add_file(standin, api, aid, t["id"], "master", f"{ROOT}/bounces/Song/master.wav", body)
+    share = api.create_share(track_ids=[t["id"]])
+    tok = token_of(share)
+    for path in (f"{tok}/files/{f['id']}", f"{tok}/play/{t['id']}"):
+        r = h.public(path)
+        assert r.status_code == 302, r.text[:200]
+        got = requests.get(r.headers["Location"], timeout=30)
+        assert got.status_code == 200 and got.content == body
+        cd = got.headers.get("Content-Disposition")
+        assert (cd.split(";")[0] if cd else None) == expected
+    s = api.get(f"/shares/{share['id']}").json()
+    assert s["downloads"] == 1 and s["plays"] == 1

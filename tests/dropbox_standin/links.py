@@ -3,6 +3,7 @@
 410 Gone once the link's TTL has passed (stand-in clock); single byte ranges answer
 206; Content-Type follows the file's extension."""
 
+from urllib.parse import quote
 import posixpath
 import re
 
@@ -38,8 +39,12 @@ def serve(st, handler, method, rest):
         raise HttpError(410, "Gone: this temporary link has expired.")
     content = link.content
     size = content.size
-    headers = {"Accept-Ranges": "bytes", "ETag": '"%s"' % link.rev,
-               "Content-Disposition": "inline"}
+    headers = {"Accept-Ranges": "bytes", "ETag": '"%s"' % link.rev}
+    disposition = st.settings.get("templink_disposition", 0)
+    if disposition == 0:
+        headers["Content-Disposition"] = "inline"
+    elif disposition == 1:
+        headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(link.name)
     ctype = mime_type(link.name)
     rng = handler.headers.get("Range")
     if rng:

@@ -37,6 +37,9 @@ DEFAULT_SETTINGS = {
     "list_folder_default_limit": 2000,
     "list_folder_page_max": 2000,    # entries per page at most (limit is approximate)
     "list_folder_members_page_max": 1000,   # sharing/list_folder_members: entries per page
+    # temporary links: the Content-Disposition they answer with, which Dropbox does
+    # not document: 0 inline, 1 attachment with the file name, 2 none at all
+    "templink_disposition": 0,
     # sharing (dropbox-api.md §4.10-§4.15)
     "share_always_async": 0,     # 1: every share_folder answers async_job_id
     "share_async_polls": 2,      # check_share_job_status answers in_progress this often
