@@ -102,8 +102,10 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
     return ctx;
 }
 
-/* Our statements are prepared on a connection when its hash holds this
- * label (no SQL statement has it). */
+/* Our setup ran on a connection when its hash holds this label (no SQL
+ * statement has it): set by our post_connect hook, or by our setup on first
+ * use. A setup that failed part way is not run again: the statements that
+ * fail later are prepared again one by one (pds_db.c). */
 #define PDSHARE_READY_LABEL "pdshare:ready"
 
 /* Session settings, the schema brought to the current version, and our
@@ -112,13 +114,14 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
 static int dbd_setup(server_rec *s, const char *name, ap_dbd_t *dbd, apr_pool_t *pool)
 {
     const char *err = NULL;
+    if (!dbd->prepared) dbd->prepared = apr_hash_make(pool);
+    apr_hash_set(dbd->prepared, PDSHARE_READY_LABEL, APR_HASH_KEY_STRING, dbd);
     if (pds_db_setup(pool, dbd->driver, dbd->handle, 0, &err) != APR_SUCCESS) {
         pdshare_incident_fail(NULL, s, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00011: cannot bring the database schema to version %d (%s): "
                               "%s", PDS_SCHEMA_VERSION, name, err ? err : "unknown error");
         return -1;
     }
-    if (!dbd->prepared) dbd->prepared = apr_hash_make(pool);
     if (pds_db_prepare_all(pool, dbd->driver, dbd->handle, dbd->prepared, &err) != APR_SUCCESS) {
         /* A server going down as the connection was made: the first
          * statement that fails on it prepares them again (pds_db.c). */
@@ -127,7 +130,6 @@ static int dbd_setup(server_rec *s, const char *name, ap_dbd_t *dbd, apr_pool_t 
                               name, err ? err : "unknown error");
         return -1;
     }
-    apr_hash_set(dbd->prepared, PDSHARE_READY_LABEL, APR_HASH_KEY_STRING, dbd);
     return 0;
 }
 
