@@ -22,6 +22,7 @@ typedef struct {
     apr_thread_t *thread;
     volatile int stop;
     const char *worker;
+    apr_time_t next_connect;    /* after a failed connect: not before this */
 } worker_t;
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
@@ -53,9 +54,15 @@ static int work_once(worker_t *w, apr_pool_t *p)
     pds_export_policy_t pol;
     pds_err_t *e;
 
-    if (pdshare_incident_may_connect(PDSHARE_INC_DATABASE)) {
+    if (started >= w->next_connect && pdshare_incident_may_connect(PDSHARE_INC_DATABASE)) {
         dbd = dbd_open(p, w->s);
-        pdshare_incident_connected(PDSHARE_INC_DATABASE, dbd != NULL);
+        /* Only a success is shared with the requests: a failure of the
+         * worker's poll just before the server came back (a restart) would
+         * otherwise close the door on every visitor for the rest of that
+         * second. Visitors find an outage themselves, one request per second;
+         * the worker waits a second of its own after a failure. */
+        if (dbd) pdshare_incident_connected(PDSHARE_INC_DATABASE, 1);
+        else w->next_connect = started + apr_time_from_sec(1);
     }
     if (!dbd) {
         pdshare_incident_fail_since(w->s, PDSHARE_INC_DATABASE, started, APLOG_ERR, "PDS00051: "

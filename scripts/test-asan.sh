@@ -23,10 +23,11 @@ autoreconf -fi >/dev/null
 ./configure -q CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" >/dev/null
 make -j2 mod_pdshare/libpdshare.la mod_pdshare/pds_paths.h >/dev/null
 cd mod_pdshare
+# Every glue file, as the Makefile's PDS_GLUE_SRC: a list here would drift.
+glue=(mod_pdshare*.c)
 apxs -c -o mod_pdshare.la $(printf -- '-Wc,%s ' $flags) -Wl,-fsanitize=address,undefined \
     $(pkg-config --cflags jansson libcrypto libcurl) \
-    mod_pdshare.c mod_pdshare_config.c mod_pdshare_api.c mod_pdshare_public.c \
-    mod_pdshare_util.c mod_pdshare_jobs.c mod_pdshare_upload.c mod_pdshare_incident.c libpdshare.la \
+    "${glue[@]}" libpdshare.la \
     $(pkg-config --libs jansson libcurl libcrypto) >"$dir/apxs.log" 2>&1 ||
     { cat "$dir/apxs.log"; exit 1; }
 
