@@ -67,6 +67,16 @@ HARMLESS_LOG = [
     r"AH03093: process_socket: apr_pollset_add failure for keep alive",
 ]
 
+# Tolerated only in what httpd logs after the harness asked it to stop. On an
+# ungraceful stop (SIGTERM, what `-k stop` sends) httpd 2.4's event MPM closes,
+# from the child's main thread, every socket a worker still holds; a worker that
+# closed its own connection a moment before leaves a dead socket there, and the
+# second close answers EBADF (httpd trunk checks for that "dead socket" first).
+# Seen once in a CI run, at the end of a module whose last test streamed a ZIP.
+SHUTDOWN_HARMLESS_LOG = [
+    r"\(9\)Bad file descriptor: AH00468: error closing socket",
+]
+
 
 class Postgres:
     """A PostgreSQL server of the test run's own, on loopback, from Debian's
@@ -358,6 +368,7 @@ class Httpd:
         self.started = False
         self.pid = None
         self._log_offset = 0
+        self._stops = []    # [from, to) byte ranges of the error log written while stopping
         (self.dir / "docroot").mkdir()
         self._write_htpasswd()
 
@@ -459,6 +470,8 @@ class Httpd:
     # --- start / stop -------------------------------------------------------------
     def start(self, timeout=20):
         """Start with `-k start` and wait until the port answers; fail loudly otherwise."""
+        if self._stops and self._stops[-1][1] is None:
+            self._stops[-1][1] = self._log_size()
         self.write_config()
         out = subprocess.run([httpd_bin(), "-f", str(self.conf_path), "-k", "start"],
                              capture_output=True, text=True, timeout=60)
@@ -494,6 +507,7 @@ class Httpd:
         if not self.started:
             return
         self.started = False
+        self._stops.append([self._log_size(), None])
         pid = self.pid
         # SIGTERM to our parent is what `-k stop` sends, without reading the
         # config again: a second node's config names files of the first node,
@@ -568,34 +582,60 @@ class Httpd:
         except FileNotFoundError:
             return ""
 
+    def _log_size(self):
+        try:
+            return self.error_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _while_stopping(self, at):
+        return any(a <= at and (b is None or at < b) for a, b in self._stops)
+
+    def _log_lines_from(self, offset):
+        """[(line, logged_after_stop)] of the error log from byte offset on, and the
+        offset of its end."""
+        try:
+            with open(self.error_log, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return [], offset
+        out, at = [], offset
+        for raw in data.splitlines(keepends=True):
+            after_stop = self._while_stopping(at)
+            out.append((raw.decode("utf-8", "replace").rstrip("\r\n"), after_stop))
+            at += len(raw)
+        return out, offset + len(data)
+
+    def _new_log_entries(self):
+        entries, self._log_offset = self._log_lines_from(self._log_offset)
+        return entries
+
     def new_log_lines(self):
         """Lines written since the last call (from the start on the first call)."""
-        try:
-            with open(self.error_log, "r", errors="replace") as f:
-                f.seek(self._log_offset)
-                text = f.read()
-                self._log_offset = f.tell()
-        except FileNotFoundError:
-            return []
-        return text.splitlines()
+        return [line for line, _ in self._new_log_entries()]
 
     def unexpected_log_lines(self, allowed=(), lines=None):
         """Lines at warn or worse that no allowed pattern matches."""
         patterns = [re.compile(p) for p in list(HARMLESS_LOG) + list(allowed)]
+        at_stop = [re.compile(p) for p in SHUTDOWN_HARMLESS_LOG]
         bad = []
         if lines is None:
-            lines = self.new_log_lines()
-        for line in lines:
+            lines = self._new_log_entries()
+        for entry in lines:
+            line, after_stop = entry if isinstance(entry, tuple) else (entry, False)
             m = LOG_LEVEL_RE.match(line)
             if not m or m.group("level") not in BAD_LEVELS:
                 continue
             if any(p.search(line) for p in patterns):
                 continue
+            if after_stop and any(p.search(line) for p in at_stop):
+                continue
             bad.append(line)
         return bad
 
     def all_unexpected_log_lines(self, allowed=()):
-        return self.unexpected_log_lines(allowed, lines=self.read_error_log().splitlines())
+        return self.unexpected_log_lines(allowed, lines=self._log_lines_from(0)[0])
 
     # --- clients ------------------------------------------------------------------
     def api(self, user=None, location="/pd/api"):
