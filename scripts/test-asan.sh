@@ -46,7 +46,7 @@ chmod +x "$dir/httpd"
 cd "$repo"
 rc=0
 PDSHARE_HTTPD=$dir/httpd PDSHARE_MODULE=$dir/src/mod_pdshare/.libs/mod_pdshare.so \
-    /usr/bin/python3 -m pytest tests/ -q "$@" 2>&1 | tee "$dir/pytest.out" || rc=${PIPESTATUS[0]}
+    /usr/bin/python3 -m pytest tests/ -q -p no:cacheprovider "$@" 2>&1 | tee "$dir/pytest.out" || rc=${PIPESTATUS[0]}
 last=$(grep -E '[0-9]+ (passed|failed|errors?)' "$dir/pytest.out" | tail -n 1 || true)
 passed=$(sed -n 's/.*\b\([0-9]\+\) passed.*/\1/p' <<<"$last")
 failed=$(( $(sed -n 's/.*\b\([0-9]\+\) failed.*/\1/p' <<<"$last") + \

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build, run the unit tests (make check), the unit tests under valgrind (make
-# valgrind-check), the short fuzzing run, the integration tests (pytest against a
-# real httpd, on sqlite3 and pgsql), then the integration tests again against the
-# module built with ASan and UBSan (make asan-check). Extra arguments go to pytest
-# (not to the ASan pass), e.g. scripts/test.sh -k share.
+# valgrind-check), the short fuzzing run, then side by side the integration tests
+# (pytest against a real httpd, on sqlite3 and pgsql) and the integration tests
+# against the module built with ASan and UBSan (make asan-check). Extra arguments
+# go to pytest (not to the ASan pass), e.g. scripts/test.sh -k share.
 # Exits non-zero when anything fails; the last line sums up all the steps.
 set -euo pipefail
 
@@ -96,19 +96,73 @@ make_step fuzz-short fuzz PDSHARE_SKIP_FUZZ
 fuzz_rc=$step_rc fuzz_pass=$step_pass fuzz_fail=$step_fail
 
 # --- integration tests --------------------------------------------------------
-# The whole suite runs on each database: sqlite3 (the embedded default) and
-# pgsql (a PostgreSQL server the harness starts on loopback).
-# PDSHARE_TEST_DBS="sqlite3" runs one.
+# The whole suite runs on each database, sqlite3 (the embedded default) and pgsql
+# (a PostgreSQL server the harness starts on loopback), and once more on sqlite3
+# against the module built with ASan and UBSan (make asan-check,
+# scripts/test-asan.sh): a sanitizer report from any child fails that pass.
+# PDSHARE_TEST_DBS="sqlite3" runs one database; PDSHARE_SKIP_ASAN=1 skips ASan.
+#
+# A pass spends most of its time waiting on the servers it started (about 100 s
+# of CPU in 8 minutes), so the passes run side by side, each line of output
+# prefixed with its pass; PDSHARE_SERIAL=1 runs them one after the other. Each has
+# its own httpds, ports, databases and browser artifacts directory.
 py_rc=0 py_pass=0 py_fail=0 py_skip=0 py_note=""
+asan_rc=0 asan_pass=0 asan_fail=0
 count() { sed -n "s/.*\b\([0-9]\+\) $1\b.*/\1/p" <<<"$last" | head -n 1; }
-run_pytest() {
-    local db=$1 rc=0 pass fail skip
+# pass NAME COMMAND...: runs COMMAND, its output to $logdir/NAME.out and, with
+# [NAME] before each line, to ours; its exit code to $logdir/NAME.rc.
+pass() {
+    local name=$1
     shift
-    say "PDSHARE_DB=$db $python -m pytest tests/ -q $*"
-    PDSHARE_DB=$db "$python" -m pytest tests/ -q "$@" 2>&1 | tee "$logdir/pytest-$db.out" || rc=${PIPESTATUS[0]}
+    say "[$name] $*"
+    { "$@" 2>&1 || echo $? >"$logdir/$name.rc"; } | tee "$logdir/$name.out" |
+        sed -u "s/^/[$name] /"
+    [ -f "$logdir/$name.rc" ] || echo 0 >"$logdir/$name.rc"
+}
+pytest_pass() {
+    local db=$1
+    shift
+    # The browser tests' screenshots: tests/artifacts/browser/ (sqlite3),
+    # browser-pgsql/, browser-asan/.
+    local dir=$artifacts/browser
+    [ "$db" = sqlite3 ] || dir=$artifacts/browser-$db
+    PDSHARE_DB=$db PDSHARE_ARTIFACTS=$dir "$python" -m pytest tests/ -q -p no:cacheprovider "$@"
+}
+artifacts=$repo/tests/artifacts
+names=()
+run() {                                 # run NAME COMMAND...: side by side, or in turn
+    names+=("$1")
+    if [ "${PDSHARE_SERIAL:-0}" = 1 ]; then pass "$@"; else pass "$@" & fi
+}
+if [ -z "$(find tests -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | head -n 1)" ]; then
+    py_note="no pytest files under tests/"
+    say "$py_note"
+else
+    for db in ${PDSHARE_TEST_DBS:-sqlite3 pgsql}; do
+        run "pytest-$db" pytest_pass "$db" "$@"
+    done
+fi
+if [ "${PDSHARE_SKIP_ASAN:-0}" = 1 ]; then
+    say "make asan-check skipped (PDSHARE_SKIP_ASAN=1)"
+else
+    run asan env PDSHARE_ARTIFACTS="$artifacts/browser-asan" make asan-check
+fi
+wait
+for name in "${names[@]}"; do
+    rc=$(cat "$logdir/$name.rc")
+    if [ "$name" = asan ]; then
+        # scripts/test-asan.sh's closing line: "asan: N passed, M failed"
+        asan_rc=$rc
+        asan_pass=$(sed -n 's/^asan: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$logdir/asan.out" | tail -n 1)
+        asan_fail=$(sed -n 's/^asan: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$logdir/asan.out" | tail -n 1)
+        asan_pass=${asan_pass:-0} asan_fail=${asan_fail:-0}
+        if [ "$asan_rc" -ne 0 ] && [ "$asan_fail" -eq 0 ]; then asan_fail=1; fi
+        continue
+    fi
+    db=${name#pytest-}
     # pytest's closing line, e.g. "3 failed, 40 passed, 2 skipped, 1 error in 9.1s"
     last=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' \
-        "$logdir/pytest-$db.out" | tail -n 1 || true)
+        "$logdir/$name.out" | tail -n 1 || true)
     pass=$(( $(count passed || true) + $(count xfailed || true) + 0 ))
     fail=$(( $(count failed || true) + $(count 'errors\?' || true) + $(count xpassed || true) + 0 ))
     skip=$(( $(count skipped || true) + 0 ))
@@ -120,22 +174,7 @@ run_pytest() {
     say "pytest on $db: $pass passed, $fail failed, $skip skipped"
     py_pass=$((py_pass + pass)); py_fail=$((py_fail + fail)); py_skip=$((py_skip + skip))
     [ "$rc" -eq 0 ] || py_rc=$rc
-}
-if [ -z "$(find tests -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | head -n 1)" ]; then
-    py_note="no pytest files under tests/"
-    say "$py_note"
-else
-    for db in ${PDSHARE_TEST_DBS:-sqlite3 pgsql}; do
-        run_pytest "$db" "$@"
-    done
-fi
-
-# --- the integration suite under ASan and UBSan -------------------------------
-# The module and library built with -fsanitize=address,undefined (make
-# asan-check, scripts/test-asan.sh), the whole suite on sqlite3 against it; a
-# sanitizer report from any child fails the step. PDSHARE_SKIP_ASAN=1 skips it.
-make_step asan-check asan PDSHARE_SKIP_ASAN
-asan_rc=$step_rc asan_pass=$step_pass asan_fail=$step_fail
+done
 
 total_pass=$((unit_pass + py_pass + fuzz_pass + vg_pass + asan_pass))
 total_fail=$((unit_fail + py_fail + fuzz_fail + vg_fail + asan_fail))

@@ -22,7 +22,8 @@ import pytest
 from pdshare_dropbox import connect
 from pdshare_harness import REPO, USERS, chown_tree, iso_to_epoch
 
-ARTIFACTS = REPO / "tests" / "artifacts" / "browser"
+# PDSHARE_ARTIFACTS: another directory, for a pass that runs beside this one.
+ARTIFACTS = Path(os.environ.get("PDSHARE_ARTIFACTS") or REPO / "tests" / "artifacts" / "browser")
 RUNNER = REPO / "tests" / "browser" / "run.mjs"
 CHROMIUM = os.environ.get("PDSHARE_CHROMIUM", "/usr/bin/chromium")
 
