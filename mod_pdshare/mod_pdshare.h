@@ -55,6 +55,7 @@ typedef struct {
     int job_lease;
     /* Derived in post_config (and child_init for the in-process cache). */
     pds_tmpl_set_t *templates;
+    const char *assets_version;           /* of htdocs/assets, NULL when unreadable */
     pds_settings_t settings;
     pds_dbx_conf_t dbx;
     int dbx_enabled;

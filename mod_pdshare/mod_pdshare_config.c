@@ -15,6 +15,7 @@
 #include "mod_pdshare.h"
 #include "pds_util.h"
 #include "pds_valid.h"
+#include "pds_crypto.h"
 
 void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
@@ -405,6 +406,52 @@ const command_rec pdshare_cmds[] = {
     { NULL }
 };
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The version of the share pages' assets: a digest of the names and bytes of
+ * the files in DIR, so their URLs change when any of them does and browsers may
+ * keep them for a year. NULL when DIR cannot be read (the pages then use
+ * unversioned URLs, kept an hour). */
+static const char *assets_version(apr_pool_t *pconf, apr_pool_t *ptemp, const char *dir)
+{
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    apr_array_header_t *names = apr_array_make(ptemp, 8, sizeof(const char *));
+    pds_sha256_t *h;
+    int i;
+    if (apr_dir_open(&d, dir, ptemp) != APR_SUCCESS) return NULL;
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d) == APR_SUCCESS)
+        if (fi.filetype == APR_REG && fi.name[0] != '.')
+            APR_ARRAY_PUSH(names, const char *) = apr_pstrdup(ptemp, fi.name);
+    apr_dir_close(d);
+    qsort(names->elts, names->nelts, sizeof(const char *), cmp_names);
+    h = pds_sha256_make(ptemp);
+    for (i = 0; i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+        const char *size;
+        char *data = NULL;
+        apr_size_t len = 0;
+        apr_file_t *f;
+        apr_finfo_t ff;
+        if (apr_file_open(&f, apr_pstrcat(ptemp, dir, "/", name, NULL), APR_READ | APR_BINARY,
+                          0, ptemp) != APR_SUCCESS)
+            return NULL;
+        if (apr_file_info_get(&ff, APR_FINFO_SIZE, f) == APR_SUCCESS && ff.size > 0) {
+            data = apr_palloc(ptemp, (apr_size_t)ff.size);
+            if (apr_file_read_full(f, data, (apr_size_t)ff.size, &len) != APR_SUCCESS) len = 0;
+        }
+        apr_file_close(f);
+        size = apr_off_t_toa(ptemp, (apr_off_t)len);
+        pds_sha256_update(h, name, strlen(name) + 1);
+        pds_sha256_update(h, size, strlen(size) + 1);
+        if (len) pds_sha256_update(h, data, len);
+    }
+    return apr_pstrndup(pconf, pds_sha256_final_hex(ptemp, h), 16);
+}
+
 /* Checks across directives, and defaults filled in, once the whole
  * configuration is read. */
 int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
@@ -496,6 +543,8 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             }
             apr_hash_set(template_sets, c->htdocs, APR_HASH_KEY_STRING, c->templates);
         }
+        c->assets_version = assets_version(pconf, ptemp,
+                                           apr_pstrcat(ptemp, c->htdocs, "/assets", NULL));
     }
     return OK;
 }

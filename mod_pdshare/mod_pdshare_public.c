@@ -23,7 +23,7 @@ typedef struct {
     route_e kind;
     const char *token;
     const char *a;               /* track id, file id or asset name */
-    const char *b;               /* zip category */
+    const char *b;               /* zip category; asset version */
 } route_t;
 
 static void parse_route(apr_pool_t *p, const char *path, route_t *rt)
@@ -45,12 +45,16 @@ static void parse_route(apr_pool_t *p, const char *path, route_t *rt)
         if (n == 5) return;
         seg[n++] = tok;
     }
-    if (n == 2 && !strcmp(seg[0], "assets")) {
-        apr_size_t len = strlen(seg[1]);
-        if (len && len <= 64 && seg[1][0] != '.'
-            && strspn(seg[1], "abcdefghijklmnopqrstuvwxyz0123456789._-") == len) {
+    /* assets/NAME, or assets/VERSION/NAME as the pages link them */
+    if ((n == 2 || n == 3) && !strcmp(seg[0], "assets")) {
+        const char *name = seg[n - 1];
+        apr_size_t len = strlen(name), vlen = n == 3 ? strlen(seg[1]) : 0;
+        if (len && len <= 64 && name[0] != '.'
+            && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len
+            && (n == 2 || (vlen && vlen <= 64 && strspn(seg[1], "0123456789abcdef") == vlen))) {
             rt->kind = R_ASSET;
-            rt->a = seg[1];
+            rt->a = name;
+            rt->b = n == 3 ? seg[1] : NULL;
         }
         return;
     }
@@ -96,8 +100,10 @@ static json_t *page_data(request_rec *r, json_t *view, const char *nonce)
     pdshare_srv_conf *c = pdshare_srv(r->server);
     json_t *d = view ? json_copy(view) : json_object();
     json_object_set_new(d, "nonce", json_string(nonce));
-    json_object_set_new(d, "assets", json_string(apr_pstrcat(r->pool, c->share_path,
-                                                             "/assets", NULL)));
+    /* Versioned asset URLs: a new release of htdocs/assets gets new URLs. */
+    json_object_set_new(d, "assets", json_string(apr_pstrcat(r->pool, c->share_path, "/assets",
+                                                             c->assets_version ? "/" : "",
+                                                             c->assets_version, NULL)));
     return pds_json_pool(r->pool, d);
 }
 
@@ -167,7 +173,7 @@ static int send_unavailable_for(request_rec *r, route_e kind, const char *nonce)
     return send_unavailable(r, nonce);
 }
 
-static int send_asset(request_rec *r, const char *name)
+static int send_asset(request_rec *r, const char *name, const char *version)
 {
     pdshare_srv_conf *c = pdshare_srv(r->server);
     const char *path = apr_pstrcat(r->pool, c->htdocs, "/assets/", name, NULL);
@@ -186,7 +192,12 @@ static int send_asset(request_rec *r, const char *name)
     else if (ext && !strcmp(ext, ".png")) ap_set_content_type(r, "image/png");
     else if (ext && !strcmp(ext, ".woff2")) ap_set_content_type(r, "font/woff2");
     else return HTTP_NOT_FOUND;
-    apr_table_setn(r->headers_out, "Cache-Control", "public, max-age=3600");
+    /* The current version's URL never changes what it holds: kept a year. An
+     * unversioned URL, or an older version's (a page from before an upgrade,
+     * answered now with the new bytes), is kept an hour. */
+    apr_table_setn(r->headers_out, "Cache-Control",
+                   version && c->assets_version && !strcmp(version, c->assets_version)
+                   ? "public, max-age=31536000, immutable" : "public, max-age=3600");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     ap_update_mtime(r, fi.mtime);
     ap_set_last_modified(r);
@@ -759,7 +770,7 @@ int pdshare_public_handler(request_rec *r)
 
     path = pdshare_route_path(r);
     parse_route(r->pool, path ? path : "", &rt);
-    if (rt.kind == R_ASSET) return send_asset(r, rt.a);
+    if (rt.kind == R_ASSET) return send_asset(r, rt.a, rt.b);
     nonce = set_page_headers(r);
     if (path && !pds_valid_utf8(path, strlen(path)))    /* a token or an id that is not text */
         return send_refusal(r, rt.kind, nonce, HTTP_BAD_REQUEST, "invalid_field", "Bad link",

@@ -129,7 +129,7 @@ sed_value() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 write_conf() {
     local compiled load_lines="" user_lines="" m
     compiled=$("$httpd" -l)
-    for m in mpm_event authz_core authn_core authn_file auth_basic authz_user dbd mime alias dir headers reqtimeout; do
+    for m in mpm_event authz_core authn_core authn_file auth_basic authz_user dbd mime alias dir headers reqtimeout filter deflate; do
         if grep -qE "^[[:space:]]*mod_$m\.c\$" <<<"$compiled"; then
             continue
         fi

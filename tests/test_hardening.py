@@ -7,6 +7,7 @@ clients are cut by mod_reqtimeout while others are served. The demo's
 configuration is tested by test_demo.py."""
 
 import os
+import re
 import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +28,11 @@ SOURCE_LOG = [
     'LogFormat "%h %l %u %t \\"%r\\" %>s %b" common',
     "CustomLog access.log common",
 ]
+
+
+# Modules a fresh Debian apache2 has enabled already (mods-enabled), which
+# conf/pdshare.conf uses when they are there.
+DEBIAN_DEFAULT_MODULES = ["filter", "deflate"]
 
 
 def debian_depends():
@@ -51,8 +57,9 @@ class ShippedHttpd(Httpd):
         if kind == "sample":
             (self.dir / "modules").mkdir()
             os.symlink(module_path(), self.dir / "modules" / "mod_pdshare.so")
-            os.symlink(os.path.join(libexecdir(), "mod_reqtimeout.so"),
-                       self.dir / "modules" / "mod_reqtimeout.so")
+            for m in ("reqtimeout", "filter", "deflate"):
+                os.symlink(os.path.join(libexecdir(), f"mod_{m}.so"),
+                           self.dir / "modules" / f"mod_{m}.so")
             (self.dir / "conf").mkdir()
             (self.dir / "conf" / "pdshare.htpasswd").write_bytes(self.htpasswd.read_bytes())
 
@@ -66,7 +73,8 @@ class ShippedHttpd(Httpd):
         if self.kind == "sample":
             return text.replace(load, f"Include {REPO}/conf/httpd-pdshare.conf.sample")
         return text.replace(load, "\n".join([load] + [
-            f"LoadModule {m}_module {libexecdir()}/mod_{m}.so" for m in debian_depends()
+            f"LoadModule {m}_module {libexecdir()}/mod_{m}.so"
+            for m in debian_depends() + DEBIAN_DEFAULT_MODULES
             if f"LoadModule {m}_module " not in text] + [f"Include {REPO}/conf/pdshare.conf"]))
 
     def shipped_overrides(self):
@@ -213,3 +221,38 @@ def test_slow_request_bodies_are_cut_while_others_are_served(shipped, standin, k
         assert sent < 40, f"the server waited for a whole slow body ({status})"
         assert status == "" or status.split(" ")[1] in ("400", "408"), status
     assert "AH01382" in h.read_error_log()      # mod_reqtimeout's "Request body read timeout"
+
+
+@pytest.mark.parametrize("kind", ["debian", "sample"])
+def test_pages_and_assets_come_compressed_but_not_the_owner_api(shipped, standin, kind):
+    """With the shipped configuration a browser that accepts gzip gets the share
+    page, its JSON, styles and script compressed (a page is about 12 KiB); the
+    owner API's JSON (share tokens beside other people's text) is not."""
+    import gzip
+    h = shipped(kind)
+    api = h.api("alice")
+    t = api.create_track(title="Compressed Mix", sharing_status="released")
+    share = api.create_share(track_ids=[t["id"]])
+    token = share["token"]
+    gz = {"Accept-Encoding": "gzip"}
+    page = h.public(token, headers=gz, stream=True)
+    raw = page.raw.read(decode_content=False)
+    assert page.status_code == 200 and page.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in page.headers.get("Vary", "")
+    html = gzip.decompress(raw).decode()
+    assert len(raw) < len(html) / 2 and "Compressed Mix" in html
+    # The same page to a client that does not ask for gzip: as it is.
+    plain = h.public(token, headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    assert plain.text.count("Compressed Mix") == html.count("Compressed Mix") > 0
+    ver = re.search(r'/s/assets/([0-9a-f]{16})/pdshare\.css', html).group(1)
+    for path, ctype in [(f"{token}.json", "application/json"),
+                        (f"assets/{ver}/pdshare.css", "text/css"),
+                        (f"assets/{ver}/pdshare.js", "text/javascript")]:
+        r = h.public(path, headers=gz)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith(ctype), path
+        assert r.headers.get("Content-Encoding") == "gzip", path
+    r = requests.get(h.base_url + "/pd/api/shares", auth=api.auth, headers=gz, timeout=30,
+                     stream=True)
+    assert r.status_code == 200 and "Content-Encoding" not in r.headers
+    assert token in r.text

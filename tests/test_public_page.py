@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from pdshare_harness import assert_error, assert_json, escaped_re, visible_text
+from pdshare_harness import REPO, assert_error, assert_json, escaped_re, visible_text
 
 CATEGORIES = ("master", "bounce", "stem", "project")
 SECRET_DIR = "secret-dropbox-dir-4f7a"
@@ -145,6 +145,63 @@ def assert_security_headers(r):
     for name, ok in SECURITY_HEADERS.items():
         assert name in r.headers, f"{r.request.method} {r.url} ({r.status_code}): no {name}"
         assert ok(r.headers[name]), f"{r.url}: {name}: {r.headers[name]!r}"
+
+
+def test_assets_are_versioned_and_kept_a_year(public, page_share):
+    """The page links its styles and script under a version of their bytes; that
+    URL may be kept a year, an unversioned or older one an hour; nothing but a
+    hex version and a plain name is an asset."""
+    page = public(page_share["share"]["token"]).text
+    m = re.search(r'<link rel="stylesheet" href="/s/assets/([0-9a-f]{16})/pdshare\.css">', page)
+    assert m, page[:600]
+    ver = m.group(1)
+    assert f'<script src="/s/assets/{ver}/pdshare.js" defer></script>' in page
+    css = public(f"assets/{ver}/pdshare.css")
+    assert css.status_code == 200 and css.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert css.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert css.content == (REPO / "htdocs" / "assets" / "pdshare.css").read_bytes()
+    plain = public("assets/pdshare.css")
+    assert plain.content == css.content and plain.headers["Cache-Control"] == "public, max-age=3600"
+    # A page from before an upgrade asks for an older version: today's bytes, an hour.
+    older = "0123456789abcdef" if ver != "0123456789abcdef" else "fedcba9876543210"
+    old = public(f"assets/{older}/pdshare.js")
+    assert old.status_code == 200 and old.headers["Cache-Control"] == "public, max-age=3600"
+    for bad in ["assets/XYZ/pdshare.css", f"assets/{ver.upper()}/pdshare.css",
+                "assets/%2e%2e/pdshare.css", f"assets/{ver}/x/pdshare.css",
+                "assets/" + "a" * 65 + "/pdshare.css", f"assets/{ver}/.htaccess",
+                f"assets/{ver}/missing.css", f"assets/{ver}/"]:
+        assert public(bad).status_code == 404, bad
+
+
+def test_new_assets_get_a_new_version(httpd_factory):
+    """Changing a file under htdocs/assets (then a restart, as for any upgrade)
+    changes the version in the pages' URLs, and the new URL serves the new bytes."""
+    import shutil
+    h = httpd_factory(start=False)
+    htdocs = h.dir / "htdocs"
+    shutil.copytree(REPO / "htdocs", htdocs)
+    h.extra = [f"PDShareHtdocs {htdocs}"]
+    h.start()
+    alice = h.api("alice")
+    t = alice.create_track(title="Versioned", sharing_status="released")
+    token = alice.create_share(track_ids=[t["id"]])["token"]
+
+    def version():
+        m = re.search(r'href="/s/assets/([0-9a-f]{16})/pdshare\.css"', h.public(token).text)
+        assert m
+        return m.group(1)
+
+    before = version()
+    (htdocs / "assets" / "pdshare.css").write_bytes(
+        (htdocs / "assets" / "pdshare.css").read_bytes() + b"\n/* v2 */\n")
+    h.stop()
+    h.start()
+    after = version()
+    assert after != before
+    r = h.public(f"assets/{after}/pdshare.css")
+    assert r.content.endswith(b"/* v2 */\n")
+    assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert h.public(f"assets/{before}/pdshare.css").headers["Cache-Control"] == "public, max-age=3600"
 
 
 def test_headers_on_every_page(api, public, page_share, db):
