@@ -105,8 +105,10 @@ static void vfail(request_rec *r, server_rec *s, pdshare_incident_t kind, apr_ti
         return;
     }
     apr_atomic_set32(&slot->last_fail, now);
+    /* Counted before anything else: a request that fails while another opens
+     * the incident is counted too (the count is reset only when it closes). */
+    apr_atomic_inc32(&slot->failures);
     if (apr_atomic_cas32(&slot->open, 1, 0) == 0) {
-        apr_atomic_set32(&slot->failures, 1);
         apr_atomic_set32(&slot->opened, now);
         apr_atomic_set32(&slot->reminded, now);
         if (r)
@@ -119,7 +121,6 @@ static void vfail(request_rec *r, server_rec *s, pdshare_incident_t kind, apr_ti
                          kinds[kind].open_code, kinds[kind].what, detail);
         return;
     }
-    apr_atomic_inc32(&slot->failures);
     reminded = apr_atomic_read32(&slot->reminded);
     if (now - reminded >= PDSHARE_INCIDENT_REMIND
         && apr_atomic_cas32(&slot->reminded, now, reminded) == reminded) {
@@ -154,16 +155,17 @@ void pdshare_incident_fail_since(server_rec *s, pdshare_incident_t kind, apr_tim
 void pdshare_incident_ok(server_rec *s, pdshare_incident_t kind)
 {
     incident_slot *slot = slots ? &slots[kind] : NULL;
-    apr_uint32_t now;
+    apr_uint32_t now, failed;
 
     if (!slot || !apr_atomic_read32(&slot->open)) return;      /* the usual case */
     now = now_sec();
     if (now - apr_atomic_read32(&slot->last_fail) < PDSHARE_INCIDENT_QUIET) return;
     if (apr_atomic_cas32(&slot->open, 0, 1) != 1) return;      /* another child closed it */
     apr_atomic_set32(&slot->closed, now);
+    failed = apr_atomic_xchg32(&slot->failures, 0);            /* the next one starts at 0 */
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "%s: %s answers again; the incident began %u s "
                  "ago and failed %u requests", kinds[kind].close_code, kinds[kind].what,
-                 now - apr_atomic_read32(&slot->opened), apr_atomic_read32(&slot->failures));
+                 now - apr_atomic_read32(&slot->opened), failed);
 }
 
 /* While no connection can be had (the database server is down), asking for
