@@ -3,7 +3,9 @@
 #ifndef PDS_PAGE_H
 #define PDS_PAGE_H
 
-#include "pds_api.h"
+#include "pds_base.h"
+#include "pds_share.h"
+#include "pds_track.h"
 
 typedef enum {
     PDS_SHARE_OK = 0, PDS_SHARE_NOT_FOUND, PDS_SHARE_EXPIRED, PDS_SHARE_REVOKED, PDS_SHARE_ERROR
