@@ -6,7 +6,9 @@
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_api.h"
-#include "pds_page.h"
+#include "pds_profile.h"
+#include "pds_collaborator.h"
+#include "pds_notification.h"
 #include "pds_connect.h"
 #include "pds_collab.h"
 #include "pds_invite.h"
@@ -23,175 +25,6 @@ void pds_reply_error(pds_ctx_t *ctx, pds_reply_t *out, const pds_err_t *e)
     if (!out->log && ctx->dbx && ctx->dbx->why) out->log = ctx->dbx->why;
     if (!out->log && e->status >= 500 && ctx->db && ctx->db->last_error)
         out->log = ctx->db->last_error;
-}
-
-/* ---------------------------------------------------------------- profile */
-
-static pds_err_t *profile_get(pds_ctx_t *ctx, json_t **out)
-{
-    return pds_profile_get(ctx, ctx->user, out);
-}
-
-static pds_err_t *profile_put(pds_ctx_t *ctx, json_t *body, json_t **out)
-{
-    static const char *const fields[] = { "display_name", "avatar_url", "header_url",
-                                          "profile_url", "theme", NULL };
-    static const char *const theme_fields[] = { "accent", "background", NULL };
-    const char *name, *avatar, *header, *accent = NULL, *bg = NULL, *purl;
-    pds_presence_e pn, pa, ph, pc = PDS_ABSENT, pb = PDS_ABSENT, pu;
-    json_t *cur, *theme;
-    pds_err_t *e;
-
-    if ((e = pds_fields_known(ctx->pool, body, fields))
-        || (e = pds_field_name(ctx->pool, body, "display_name", 100, &name, &pn))
-        || (e = pds_field_url(ctx->pool, body, "avatar_url", &avatar, &pa))
-        || (e = pds_field_url(ctx->pool, body, "header_url", &header, &ph))
-        || (e = pds_field_url(ctx->pool, body, "profile_url", &purl, &pu))) return e;
-    theme = json_object_get(body, "theme");
-    if (theme && !json_is_null(theme)) {
-        if (!json_is_object(theme))
-            return pds_err(ctx->pool, 400, "invalid_field", "theme: must be an object");
-        if ((e = pds_fields_known(ctx->pool, theme, theme_fields))
-            || (e = pds_field_color(ctx->pool, theme, "accent", &accent, &pc))
-            || (e = pds_field_color(ctx->pool, theme, "background", &bg, &pb))) {
-            e->message = apr_pstrcat(ctx->pool, "theme.", e->message, NULL);
-            return e;
-        }
-    }
-    if (pn == PDS_SET && !*name)
-        return pds_err(ctx->pool, 400, "invalid_field", "display_name: must not be empty");
-    if ((e = profile_get(ctx, &cur))) return e;
-    pds_json_pool(ctx->pool, cur);
-    /* Fields left out keep their value; null clears. */
-#define KEEP(pr, val, key) if ((pr) == PDS_ABSENT) val = json_string_value(json_object_get(cur, key))
-    KEEP(pn, name, "display_name");
-    KEEP(pa, avatar, "avatar_url");
-    KEEP(ph, header, "header_url");
-    KEEP(pu, purl, "profile_url");
-#undef KEEP
-    if (pc == PDS_ABSENT)
-        accent = json_string_value(json_object_get(json_object_get(cur, "theme"), "accent"));
-    if (pb == PDS_ABSENT)
-        bg = json_string_value(json_object_get(json_object_get(cur, "theme"), "background"));
-    if (pn == PDS_NULL) name = NULL;
-    {
-        const char *now = pds_db_i64(ctx->pool, ctx->now);
-        if (EXEC(ctx->db, "pds_producer_put", NULL, ctx->user, name, avatar, header,
-                 accent, bg, purl, now, now))
-            return pds_db_failed(ctx);
-    }
-    return profile_get(ctx, out);
-}
-
-/* ---------------------------------------------------------- collaborators */
-
-/* The fields of a collaborator, for POST and PATCH. */
-static const char *const collab_fields[] = { "name", "email", "avatar_url", "role", "username",
-                                             NULL };
-
-static json_t *collab_json(apr_pool_t *p, const char **r)
-{
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", r[0], "track_id", r[1],
-                     "name", r[2], "email", pds_json_str_or_null(r[3]), "avatar_url", pds_json_str_or_null(r[4]),
-                     "role", pds_json_str_or_null(r[5]), "username", pds_json_str_or_null(r[6]));
-}
-
-static pds_err_t *collab_add(pds_ctx_t *ctx, const char *track_id, json_t *body, json_t **out)
-{
-    const char **row, *name, *email, *avatar, *role, *username, *id;
-    pds_presence_e pr;
-    pds_err_t *e;
-    if ((e = pds_fields_known(ctx->pool, body, collab_fields))) return e;
-    if ((e = pds_track_row(ctx, track_id, &row))) return e;
-    if ((e = pds_field_name(ctx->pool, body, "name", 100, &name, &pr))) return e;
-    if (pr != PDS_SET || !*name)
-        return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
-    if ((e = pds_field_email(ctx->pool, body, "email", &email, &pr))
-        || (e = pds_field_url(ctx->pool, body, "avatar_url", &avatar, &pr))
-        || (e = pds_field_name(ctx->pool, body, "role", 50, &role, &pr))
-        || (e = pds_field_username(ctx->pool, body, "username", &username, &pr))) return e;
-    if (role && !*role) role = NULL;
-    id = pds_new_id(ctx->pool, "c");
-    if (EXEC(ctx->db, "pds_collab_insert", NULL, id, track_id, ctx->user, name, email, avatar,
-             role, username, pds_db_i64(ctx->pool, ctx->now)))
-        return pds_db_failed(ctx);
-    return pds_track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", id, out);
-}
-
-static pds_err_t *collab_delete(pds_ctx_t *ctx, const char *track_id, const char *cid)
-{
-    const char **row;
-    pds_err_t *e;
-    int n = 0;
-    if ((e = pds_track_row(ctx, track_id, &row))) return e;
-    if (!pds_valid_id(cid)) return pds_not_found(ctx, "collaborator");
-    if (EXEC(ctx->db, "pds_collab_delete", &n, cid, track_id, ctx->user))
-        return pds_db_failed(ctx);
-    if (!n) return pds_not_found(ctx, "collaborator");
-    /* Their access to the shared folder goes too (a job). */
-    return pds_collab_removed(ctx, track_id, cid);
-}
-
-/* PATCH a collaborator: fields left out keep their value, null clears. */
-static pds_err_t *collab_patch(pds_ctx_t *ctx, const char *track_id, const char *cid,
-                               json_t *body, json_t **out)
-{
-    json_t *cur;
-    const char *v[5];
-    pds_presence_e pr;
-    pds_err_t *e;
-    const char *s;
-    static const char *const keys[] = { "name", "email", "avatar_url", "role", "username" };
-    int i, renamed;
-    if ((e = pds_fields_known(ctx->pool, body, collab_fields))) return e;
-    if (!pds_valid_id(cid)) return pds_not_found(ctx, "collaborator");
-    /* The current values live in the pool, not in *out: an error after this
-     * point must leave *out empty (the caller frees what it holds). */
-    if ((e = pds_track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, &cur)))
-        return e;
-    pds_json_pool(ctx->pool, cur);
-    for (i = 0; i < 5; i++) v[i] = json_string_value(json_object_get(cur, keys[i]));
-    if ((e = pds_field_name(ctx->pool, body, "name", 100, &s, &pr))) return e;
-    if (pr == PDS_NULL || (pr == PDS_SET && !*s))
-        return pds_err(ctx->pool, 400, "invalid_field", "name: is required");
-    if (pr == PDS_SET) v[0] = s;
-    if ((e = pds_field_email(ctx->pool, body, "email", &s, &pr))) return e;
-    if (pr != PDS_ABSENT) v[1] = s;
-    if ((e = pds_field_url(ctx->pool, body, "avatar_url", &s, &pr))) return e;
-    if (pr != PDS_ABSENT) v[2] = s;
-    if ((e = pds_field_name(ctx->pool, body, "role", 50, &s, &pr))) return e;
-    if (pr != PDS_ABSENT) v[3] = s && *s ? s : NULL;
-    if ((e = pds_field_username(ctx->pool, body, "username", &s, &pr))) return e;
-    /* Another producer named: what was offered to the one before is withdrawn. */
-    renamed = pr != PDS_ABSENT && v[4] && (!s || strcmp(s, v[4]));
-    if (pr != PDS_ABSENT) v[4] = s;
-    if (EXEC(ctx->db, "pds_collab_update", NULL, v[0], v[1], v[2], v[3], v[4], cid, track_id,
-             ctx->user))
-        return pds_db_failed(ctx);
-    if (renamed && (e = pds_invitation_withdraw(ctx, track_id, cid))) return e;
-    return pds_track_children(ctx, track_id, "pds_collab_list", collab_json, "collaborators", cid, out);
-}
-
-/* ---------------------------------------------------------- notifications */
-
-static pds_err_t *notification_list(pds_ctx_t *ctx, json_t **out)
-{
-    pds_rows_t *rs;
-    json_t *arr = json_array();
-    int i;
-    if (SELECT(ctx->db, "pds_notification_list", &rs, ctx->user)) {
-        json_decref(arr);
-        return pds_db_failed(ctx);
-    }
-    for (i = 0; i < rs->rows->nelts; i++) {
-        const char **r = PDS_ROW(rs, i);
-        json_t *data = r[3] ? json_loads(r[3], 0, NULL) : NULL;
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "id", r[0],
-                              "kind", r[1], "message", r[2], "data", data ? data : json_null(),
-                              "created_at", pds_json_time_or_null(ctx->pool, r[4]), "read", r[5] != NULL));
-    }
-    *out = pds_json_wrap("notifications", arr);
-    return NULL;
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -358,7 +191,7 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
 
     if (n == 1 && !strcmp(seg[0], "profile")) {
         ALLOW("GET, PUT");
-        *err = IS("GET") ? profile_get(ctx, res) : profile_put(ctx, body, res);
+        *err = IS("GET") ? pds_profile_get(ctx, ctx->user, res) : pds_profile_put(ctx, body, res);
     }
     else if (n == 1 && !strcmp(seg[0], "tracks")) {
         ALLOW("GET, POST");
@@ -391,14 +224,13 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators")) {
         ALLOW("GET, POST");
         if (IS("GET"))
-            *err = pds_track_children(ctx, seg[1], "pds_collab_list", collab_json, "collaborators",
-                                  NULL, res);
-        else if (!(*err = collab_add(ctx, seg[1], body, res))) out->status = 201;
+            *err = pds_collaborator_list(ctx, seg[1], res);
+        else if (!(*err = pds_collaborator_add(ctx, seg[1], body, res))) out->status = 201;
     }
     else if (n == 4 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "collaborators")) {
         ALLOW("PATCH, DELETE");
-        if (IS("PATCH")) *err = collab_patch(ctx, seg[1], seg[3], body, res);
-        else if (!(*err = collab_delete(ctx, seg[1], seg[3]))) out->status = 204;
+        if (IS("PATCH")) *err = pds_collaborator_patch(ctx, seg[1], seg[3], body, res);
+        else if (!(*err = pds_collaborator_delete(ctx, seg[1], seg[3]))) out->status = 204;
     }
     else if (n == 3 && !strcmp(seg[0], "tracks") && !strcmp(seg[2], "share-with-collaborators")) {
         ALLOW("POST");
@@ -445,7 +277,7 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
     }
     else if (n == 1 && !strcmp(seg[0], "notifications")) {
         ALLOW("GET");
-        *err = notification_list(ctx, res);
+        *err = pds_notification_list(ctx, res);
     }
     else if (n == 1 && !strcmp(seg[0], "invitations")) {
         ALLOW("GET");

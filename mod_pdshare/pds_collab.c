@@ -7,7 +7,7 @@
 #include "pds_valid.h"
 #include "pds_mail.h"
 #include "pds_collab.h"
-#include "pds_page.h"
+#include "pds_profile.h"
 #include "pds_track.h"
 #include "pds_export.h"
 #include "pds_db_args.h"

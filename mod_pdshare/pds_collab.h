@@ -1,6 +1,7 @@
 /* Sharing tracks with collaborators through shared Dropbox folders, as
  * durable jobs: the API side (queue, status, retry, reset, bulk, removal)
- * and the worker side (one idempotent attempt of a job). */
+ * and the job kinds that do it (pds_jobs.h runs them). The collaborator
+ * records themselves are pds_collaborator.h's. */
 #ifndef PDS_COLLAB_H
 #define PDS_COLLAB_H
 

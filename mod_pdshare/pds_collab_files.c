@@ -13,7 +13,7 @@
 
 #include "pds_util.h"
 #include "pds_mail.h"
-#include "pds_page.h"
+#include "pds_profile.h"
 #include "pds_track.h"
 #include "pds_invite.h"
 #include "pds_db_args.h"

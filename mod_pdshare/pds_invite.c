@@ -14,7 +14,8 @@ static json_t *invitation_json(apr_pool_t *p, const char **r)
     const char *slash = r[IV_FOLDER] ? strrchr(r[IV_FOLDER], '/') : NULL;
     return json_pack("{s:s,s:{s:s,s:o},s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:o}",
                      "id", r[IV_ID],
-                     "from", "username", r[IV_OWNER], "display_name", pds_json_str_or_null(r[IV_OWNER_NAME]),
+                     "from", "username", r[IV_OWNER], "display_name",
+                     pds_json_str_or_null(r[IV_OWNER_NAME]),
                      "track_title", r[IV_TITLE],
                      "folder_path", pds_json_str_or_null(r[IV_FOLDER]),
                      "folder_name", pds_json_str_or_null(slash ? slash + 1 : NULL),

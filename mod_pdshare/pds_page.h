@@ -62,8 +62,4 @@ int pds_zip_group_of(int category);
  * "preview", and plays and downloads are not recorded at all. */
 pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,
                             const char *file_id, const char *kind, const char *category);
-/* The producer's profile as JSON (display_name, avatar_url, header_url,
- * theme, profile_url). */
-pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out);
-
 #endif
