@@ -11,7 +11,8 @@
 #include <apr_dbd.h>
 #include <mod_dbd.h>
 
-#include "pds.h"
+#include "pds_base.h"
+#include "pds_lib.h"
 #include "pds_api.h"
 #include "pds_tmpl.h"
 #include "pds_dropbox.h"
@@ -62,18 +63,7 @@ typedef struct {
     pds_cache_t *cache;                   /* temporary links */
 } pdshare_srv_conf;
 
-/* Defaults (SPEC §2). */
-#define PDS_DEFAULT_API_URL "https://api.dropboxapi.com"
-#define PDS_DEFAULT_CONTENT_URL "https://content.dropboxapi.com"
-#define PDS_DEFAULT_AUTHORIZE_URL "https://www.dropbox.com/oauth2/authorize"
-#define PDS_DEFAULT_ROOT "/PRODUCER-DASHBOARD"
-#define PDS_DEFAULT_CONNECT_TIMEOUT 5
-#define PDS_DEFAULT_TOTAL_TIMEOUT 30
-#define PDS_DEFAULT_TEMPLINK_TTL 12600
-#define PDS_DEFAULT_MAX_TRACKS 50
-#define PDS_DEFAULT_EXPORT_BY_STATUS "non-final"
-#define PDS_DEFAULT_SHARE_PATH "/s"
-#define PDS_DEFAULT_JOB_LEASE 60
+/* Defaults: PDS_DEFAULT_* in pds_base.h, shared with pdsharectl. */
 
 extern const command_rec pdshare_cmds[];
 void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s);

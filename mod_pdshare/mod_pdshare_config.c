@@ -504,6 +504,8 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             c->dbx.connect_timeout = c->connect_timeout;
             c->dbx.total_timeout = c->total_timeout;
         }
+        c->settings.dbx = c->dbx_enabled ? &c->dbx : NULL;
+        c->settings.data_key = c->data_key;
         if (c->memcache && !c->cache) {
             int threads = 0;
             const char *why = NULL;

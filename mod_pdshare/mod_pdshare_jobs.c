@@ -11,7 +11,6 @@
 
 #include "mod_pdshare.h"
 #include "pds_util.h"
-#include "pds_collab.h"
 #include "pds_export.h"
 
 #define POLL_MS 250
@@ -46,9 +45,7 @@ static int work_once(worker_t *w, apr_pool_t *p)
     pdshare_srv_conf *c = pdshare_srv(w->s);
     apr_time_t started = apr_time_now();
     ap_dbd_t *dbd = NULL;
-    pds_ctx_t ctx;
-    pds_db_t db;
-    pds_dbx_env_t env;
+    pds_ctx_t *ctx;
     pds_runner_t run;
     pds_job_t *job = NULL;
     pds_export_policy_t pol;
@@ -73,34 +70,20 @@ static int work_once(worker_t *w, apr_pool_t *p)
         dbd_close(w->s, dbd);
         return 0;
     }
-    memset(&ctx, 0, sizeof(ctx));
-    memset(&db, 0, sizeof(db));
-    memset(&env, 0, sizeof(env));
     memset(&run, 0, sizeof(run));
-    db.pool = p;
-    db.driver = dbd->driver;
-    db.handle = dbd->handle;
-    db.prepared = dbd->prepared;
-    ctx.pool = p;
-    ctx.db = &db;
-    ctx.settings = &c->settings;
-    ctx.base_url = c->base_url;
-    ctx.now = pds_now();
-    ctx.dbx = &env;
-    env.ctx = &ctx;
-    env.dbx = &c->dbx;
-    env.key = c->data_key;
-    env.root = c->dropbox_root;
-    if ((e = pds_job_claim(&ctx, w->worker, c->job_lease, &job))) {
+    ctx = pds_ctx_make(p, dbd->driver, dbd->handle, dbd->prepared, &c->settings);
+    ctx->base_url = c->base_url;
+    if ((e = pds_job_claim(ctx, w->worker, c->job_lease, &job))) {
         pdshare_incident_fail_since(w->s, PDSHARE_INC_DATABASE, started, APLOG_ERR,
                                     "PDS00051: claiming a job: %s",
-                                    db.last_error ? db.last_error : e->message);
+                                    ctx->db->last_error ? ctx->db->last_error : e->message);
     }
     else if (job) {
         pdshare_incident_ok(w->s, PDSHARE_INC_DATABASE);  /* the claim wrote */
     }
     if (job) {
-        run.env = &env;
+        run.env = ctx->dbx;
+        run.kinds = pds_job_kinds;
         run.worker = w->worker;
         run.lease_secs = c->job_lease;
         run.should_stop = should_stop;

@@ -170,7 +170,7 @@ int pdshare_upload(request_rec *r, pds_ctx_t *ctx, const char *track_id, const c
     }
     {
         json_t *out;
-        pds_err_t *e = pds_api_file(ctx, track_id, id, &out);
+        pds_err_t *e = pds_file_get(ctx, track_id, id, &out);
         if (e) return upload_error(r, e->status, e->code, e->message);
         return pdshare_write_json(r, HTTP_CREATED, pds_json_pool(r->pool, out));
     }

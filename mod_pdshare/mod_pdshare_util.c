@@ -62,7 +62,7 @@ const char *pdshare_base_url(request_rec *r)
 pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
 {
     pdshare_srv_conf *c = pdshare_srv(r->server);
-    pds_ctx_t *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    pds_ctx_t *ctx;
     ap_dbd_t *dbd;
     if (!pdshare_incident_may_connect(PDSHARE_INC_DATABASE)) {
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
@@ -81,24 +81,13 @@ pds_ctx_t *pdshare_ctx(request_rec *r, const char *user)
         return NULL;
     }
     if (pdshare_dbd_ready(r->server, dbd)) return NULL;
-    ctx->pool = r->pool;
-    ctx->db = apr_pcalloc(r->pool, sizeof(*ctx->db));
-    ctx->db->pool = r->pool;
-    ctx->db->driver = dbd->driver;
-    ctx->db->handle = dbd->handle;
-    ctx->db->prepared = dbd->prepared;
+    ctx = pds_ctx_make(r->pool, dbd->driver, dbd->handle, dbd->prepared, &c->settings);
     ctx->user = user;
-    ctx->settings = &c->settings;
     ctx->base_url = pdshare_base_url(r);
     ctx->api_path = pdshare_location(r);
     ctx->redirect_uri = c->redirect_uri ? c->redirect_uri
                       : apr_pstrcat(r->pool, ctx->base_url, ctx->api_path, "/dropbox/callback", NULL);
     ctx->now = (apr_int64_t)apr_time_sec(r->request_time);
-    ctx->dbx = apr_pcalloc(r->pool, sizeof(*ctx->dbx));
-    ctx->dbx->ctx = ctx;
-    ctx->dbx->dbx = c->dbx_enabled ? &c->dbx : NULL;
-    ctx->dbx->key = c->data_key;
-    ctx->dbx->root = c->dropbox_root;
     return ctx;
 }
 

@@ -7,7 +7,8 @@
 #include "pds_valid.h"
 #include "pds_mail.h"
 #include "pds_collab.h"
-#include "pds_page.h"
+#include "pds_profile.h"
+#include "pds_track.h"
 #include "pds_export.h"
 #include "pds_db_args.h"
 #include "pds_invite.h"
@@ -315,90 +316,30 @@ pds_err_t *pds_collab_removed(pds_ctx_t *ctx, const char *track_id, const char *
 
 /* ============================================================== worker */
 
-typedef pds_attempt_t attempt_t;
-
-static void say(attempt_t *a, int level, const char *fmt, ...)
-{
-    va_list ap;
-    const char *msg;
-    if (!a->run->log) return;
-    va_start(ap, fmt);
-    msg = apr_pvsprintf(a->ctx->pool, fmt, ap);
-    va_end(ap);
-    a->run->log(a->run->baton, level, apr_psprintf(a->ctx->pool, "job %s (%s, %s): %s",
-                a->job->id, a->job->kind, a->job->owner, msg));
-}
-
-/* Between steps: keep the lease, and give the job back on a graceful stop. */
-static int checkpoint(attempt_t *a)
-{
-    if (a->run->should_stop && a->run->should_stop(a->run->baton)) {
-        a->stop = 1;
-        return 0;
-    }
-    a->ctx->now = pds_now();
-    if (pds_job_renew(a->ctx, a->job, a->run->worker, a->run->lease_secs)) {
-        a->error = "the lease was lost";
-        a->stop = 1;
-        return 0;
-    }
-    return 1;
-}
-
-/* The owner's Dropbox session; without one the job waits and tries again. */
-static int open_session(attempt_t *a)
-{
-    if (!pds_dbx_session(a->run->env, a->job->owner, &a->s)) return 1;
-    a->error = apr_psprintf(a->ctx->pool, "no usable Dropbox connection: %s",
-                            a->run->env->why ? a->run->env->why : "unknown");
-    a->retry_in = 60 * a->job->attempts;
-    return 0;
-}
-
-/* The database failed under the job: try again shortly. */
-static void db_trouble(attempt_t *a)
-{
-    a->error = a->ctx->db->last_error;
-    a->retry_in = 30;
-}
-
-/* A Dropbox call failed: a transient failure retries the job later. */
-static int dropbox_failed(attempt_t *a, const char *step, const pds_dbx_res_t *res)
-{
-    a->error = apr_psprintf(a->ctx->pool, "%s: %s", step, res->why ? res->why : "failed");
-    if (res->transient) a->retry_in = res->retry_after > 0 ? res->retry_after : 15 * a->job->attempts;
-    return 0;
-}
-
-static int rpc(attempt_t *a, const char *route, json_t *arg, pds_dbx_res_t *res)
-{
-    return pds_dbx_session_rpc(a->run->env, a->s, route, arg, res) == APR_SUCCESS;
-}
-
 static const char *tag_at(json_t *o, const char *k)
 {
     return jstr(json_object_get(o, k), ".tag");
 }
 
-static int ensure_folder(attempt_t *a, const char *path)
+static int ensure_folder(pds_attempt_t *a, const char *path)
 {
     pds_dbx_res_t res;
     json_t *arg = pds_json_pool(a->ctx->pool, json_pack("{s:s,s:b}", "path", path, "autorename", 0));
     const char *what;
-    if (rpc(a, "files/create_folder_v2", arg, &res)) return 1;
+    if (pds_attempt_rpc(a, "files/create_folder_v2", arg, &res)) return 1;
     what = tag_at(json_object_get(res.error, "path"), "conflict");
     if (res.status == 409 && res.tag && !strcmp(res.tag, "path") && what && !strcmp(what, "folder"))
         return 1;                                                /* already there */
-    return dropbox_failed(a, "create_folder_v2", &res);
+    return pds_attempt_dropbox_failed(a, "create_folder_v2", &res);
 }
 
 /* Copy one file into the folder; a file already there counts as copied. */
-static int copy_file(attempt_t *a, const char *from, const char *to)
+static int copy_file(pds_attempt_t *a, const char *from, const char *to)
 {
     pds_dbx_res_t res;
     json_t *arg = pds_json_pool(a->ctx->pool, json_pack("{s:s,s:s,s:b}", "from_path", from,
                                 "to_path", to, "autorename", 0));
-    if (rpc(a, "files/copy_v2", arg, &res)) return 1;
+    if (pds_attempt_rpc(a, "files/copy_v2", arg, &res)) return 1;
     if (res.status == 409 && res.tag && !strcmp(res.tag, "to")) {
         const char *what = tag_at(json_object_get(res.error, "to"), "conflict");
         if (what && !strcmp(what, "file")) return 1;
@@ -407,17 +348,17 @@ static int copy_file(attempt_t *a, const char *from, const char *to)
         a->error = apr_psprintf(a->ctx->pool, "copy_v2: %s is not in Dropbox", from);
         return 0;
     }
-    return dropbox_failed(a, "copy_v2", &res);
+    return pds_attempt_dropbox_failed(a, "copy_v2", &res);
 }
 
 /* Share the folder; an already shared one gives its id. Async jobs polled. */
-static const char *share_folder(attempt_t *a, const char *path)
+static const char *share_folder(pds_attempt_t *a, const char *path)
 {
     pds_dbx_res_t res;
     json_t *arg = pds_json_pool(a->ctx->pool, json_pack("{s:s,s:b}", "path", path, "force_async", 0));
     const char *tag, *job;
     int polls;
-    if (!rpc(a, "sharing/share_folder", arg, &res)) {
+    if (!pds_attempt_rpc(a, "sharing/share_folder", arg, &res)) {
         json_t *bad = json_object_get(res.error, "bad_path");
         if (res.status == 409 && res.tag && !strcmp(res.tag, "bad_path")
             && jstr(bad, ".tag") && !strcmp(jstr(bad, ".tag"), "already_shared")) {
@@ -427,7 +368,7 @@ static const char *share_folder(attempt_t *a, const char *path)
             if (!id) id = jstr(json_object_get(bad, "already_shared"), "shared_folder_id");
             if (id) return apr_pstrdup(a->ctx->pool, id);
         }
-        dropbox_failed(a, "share_folder", &res);
+        pds_attempt_dropbox_failed(a, "share_folder", &res);
         return NULL;
     }
     tag = jstr(res.result, ".tag");
@@ -441,9 +382,9 @@ static const char *share_folder(attempt_t *a, const char *path)
     for (polls = 0; polls < 120; polls++) {
         json_t *parg = pds_json_pool(a->ctx->pool, json_pack("{s:s}", "async_job_id", job));
         apr_sleep(apr_time_from_msec(polls < 10 ? 200 : 1000));
-        if (!checkpoint(a)) return NULL;
-        if (!rpc(a, "sharing/check_share_job_status", parg, &res)) {
-            dropbox_failed(a, "check_share_job_status", &res);
+        if (!pds_attempt_checkpoint(a)) return NULL;
+        if (!pds_attempt_rpc(a, "sharing/check_share_job_status", parg, &res)) {
+            pds_attempt_dropbox_failed(a, "check_share_job_status", &res);
             return NULL;
         }
         tag = jstr(res.result, ".tag");
@@ -460,7 +401,7 @@ static const char *share_folder(attempt_t *a, const char *path)
 }
 
 /* Emails already invited to or members of the folder (lowercase). */
-static apr_hash_t *folder_members(attempt_t *a, const char *sfid)
+static apr_hash_t *folder_members(pds_attempt_t *a, const char *sfid)
 {
     apr_hash_t *emails = apr_hash_make(a->ctx->pool);
     const char *route = "sharing/list_folder_members";
@@ -474,9 +415,9 @@ static apr_hash_t *folder_members(attempt_t *a, const char *sfid)
             a->error = "list_folder_members: the member list does not end";
             return NULL;
         }
-        if (pages && !checkpoint(a)) return NULL;   /* a long list outlasts a lease */
-        if (!rpc(a, route, arg, &res)) {
-            dropbox_failed(a, "list_folder_members", &res);
+        if (pages && !pds_attempt_checkpoint(a)) return NULL;   /* a long list outlasts a lease */
+        if (!pds_attempt_rpc(a, route, arg, &res)) {
+            pds_attempt_dropbox_failed(a, "list_folder_members", &res);
             return NULL;
         }
         json_array_foreach(json_object_get(res.result, "invitees"), k, e) {
@@ -494,12 +435,12 @@ static apr_hash_t *folder_members(attempt_t *a, const char *sfid)
     return emails;
 }
 
-static void set_collab(attempt_t *a, const char *cid, const char *email, const char *status,
+static void set_collab(pds_attempt_t *a, const char *cid, const char *email, const char *status,
                        const char *error)
 {
     if (EXEC(a->ctx->db, "pds_collab_share_put", NULL, a->job->track_id, cid, a->job->owner,
              email, status, error, pds_db_i64(a->ctx->pool, pds_now())))
-        say(a, 2, "recording %s for a collaborator: %s", status, a->ctx->db->last_error);
+        pds_attempt_say(a, 2, "recording %s for a collaborator: %s", status, a->ctx->db->last_error);
 }
 
 /* A collaborator who is a producer here is invited, not acted for: an
@@ -508,7 +449,7 @@ static void set_collab(attempt_t *a, const char *cid, const char *email, const c
  * mount (run_mount). The notice and the mail are the module's sentences with
  * the sender's username and the track's title as data; the mail holds no
  * link, and its header nothing the sender wrote. */
-static void offer_invitation(attempt_t *a, const char **c, const char **track, const char *folder,
+static void offer_invitation(pds_attempt_t *a, const char **c, const char **track, const char *folder,
                              const char *sfid)
 {
     pds_ctx_t *ctx = a->ctx;
@@ -523,7 +464,7 @@ static void offer_invitation(attempt_t *a, const char **c, const char **track, c
              c[CO_USER], track[TR_ID], c[CO_ID], folder, sfid, now, now)
         || SELECT(ctx->db, "pds_invitation_key", &key, track[TR_ID], c[CO_ID], c[CO_USER],
                   a->job->owner) || !key->rows->nelts) {
-        say(a, 2, "recording an invitation: %s", ctx->db->last_error);
+        pds_attempt_say(a, 2, "recording an invitation: %s", ctx->db->last_error);
         return;
     }
     if (strcmp(PDS_ROW(key, 0)[1], "pending")) return;         /* answered already */
@@ -542,7 +483,7 @@ static void offer_invitation(attempt_t *a, const char **c, const char **track, c
                       "invitation", "A producer invited you to collaborate on a track.",
                       apr_pstrdup(ctx->pool, text), now, dedupe)) {
         free(text);
-        say(a, 2, "recording a notification: %s", ctx->db->last_error);
+        pds_attempt_say(a, 2, "recording a notification: %s", ctx->db->last_error);
         return;
     }
     free(text);
@@ -561,7 +502,7 @@ static void offer_invitation(attempt_t *a, const char **c, const char **track, c
         if (pds_mail_send(ctx->pool, a->run->smtp_url, a->run->mail_from, c[CO_EMAIL],
                           "You have an invitation on PD Share", body,
                           a->run->env->dbx->total_timeout, &why) != APR_SUCCESS)
-            say(a, 1, "mail to a collaborator was not sent: %s", why);
+            pds_attempt_say(a, 1, "mail to a collaborator was not sent: %s", why);
     }
 }
 
@@ -569,14 +510,14 @@ static void offer_invitation(attempt_t *a, const char **c, const char **track, c
  * the folder mounted. The job's owner is the invitee, so nothing here can
  * act for anyone else. A withdrawn invitation (collaborator removed, track
  * deleted) is not found, and nothing is done. */
-static void set_mount(attempt_t *a, const char *inv_id, const char *state, const char *error)
+static void set_mount(pds_attempt_t *a, const char *inv_id, const char *state, const char *error)
 {
     if (EXEC(a->ctx->db, "pds_invitation_mount_state", NULL, state, error,
              pds_db_i64(a->ctx->pool, pds_now()), inv_id, a->job->owner))
-        say(a, 2, "recording the mount: %s", a->ctx->db->last_error);
+        pds_attempt_say(a, 2, "recording the mount: %s", a->ctx->db->last_error);
 }
 
-static void run_mount(attempt_t *a)
+static void run_mount(pds_attempt_t *a)
 {
     pds_ctx_t *ctx = a->ctx;
     const char *inv_id = jstr(a->job->payload, "invitation_id"), **inv;
@@ -589,12 +530,12 @@ static void run_mount(attempt_t *a)
         return;
     }
     if (SELECT(ctx->db, "pds_invitation_get", &rs, inv_id, a->job->owner)) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     if (!rs->rows->nelts || strcmp((inv = PDS_ROW(rs, 0))[IV_STATUS], "accepted")) return;
     if (SELECT(ctx->db, "pds_account_get", &acct, a->job->owner)) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     /* Mounting is for team accounts; otherwise Dropbox's own invitation to
@@ -603,22 +544,22 @@ static void run_mount(attempt_t *a)
         set_mount(a, inv_id, "not_needed", NULL);
         return;
     }
-    if (!open_session(a)) {
+    if (!pds_attempt_open_session(a)) {
         set_mount(a, inv_id, "pending", a->error);
         return;
     }
-    if (rpc(a, "sharing/mount_folder", pds_json_pool(ctx->pool,
+    if (pds_attempt_rpc(a, "sharing/mount_folder", pds_json_pool(ctx->pool,
             json_pack("{s:s}", "shared_folder_id", inv[IV_SFID])), &res)
         || (res.status == 409 && res.tag && (!strcmp(res.tag, "already_mounted")
                                              || !strcmp(res.tag, "must_automount")))) {
         set_mount(a, inv_id, "mounted", NULL);     /* there now, or Dropbox mounts it itself */
         return;
     }
-    dropbox_failed(a, "mount_folder", &res);
+    pds_attempt_dropbox_failed(a, "mount_folder", &res);
     set_mount(a, inv_id, a->retry_in ? "pending" : "failed", a->error);
 }
 
-static void run_share(attempt_t *a)
+static void run_share(pds_attempt_t *a)
 {
     pds_ctx_t *ctx = a->ctx;
     const char **track, *folder, *sfid;
@@ -632,7 +573,7 @@ static void run_share(attempt_t *a)
         a->error = "the track is gone";
         return;
     }
-    if (!open_session(a)) return;
+    if (!pds_attempt_open_session(a)) return;
     if (jstr(a->job->payload, "mode") && !strcmp(jstr(a->job->payload, "mode"), "files")) {
         pds_collab_files_share(a, track);
         return;
@@ -640,11 +581,11 @@ static void run_share(attempt_t *a)
     folder = apr_pstrcat(ctx->pool, a->run->env->root, "/projects/",
                          pds_track_folder_name(ctx->pool, track[TR_ALIAS], track[TR_TITLE],
                                                track[TR_ID]), NULL);
-    if (!ensure_folder(a, apr_pstrcat(ctx->pool, a->s->path_prefix, folder, NULL)) || !checkpoint(a))
+    if (!ensure_folder(a, apr_pstrcat(ctx->pool, a->s->path_prefix, folder, NULL)) || !pds_attempt_checkpoint(a))
         return;
     if (EXEC(ctx->db, "pds_track_share_put", NULL, track[TR_ID], a->job->owner, folder, NULL,
              a->job->id, pds_db_i64(ctx->pool, pds_now()))) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
 
@@ -657,7 +598,7 @@ static void run_share(attempt_t *a)
             apr_hash_set(wanted, json_string_value(v), APR_HASH_KEY_STRING, "");
     }
     if (SELECT(ctx->db, "pds_file_list", &files, track[TR_ID], a->job->owner)) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     for (i = 0; i < files->rows->nelts; i++) {
@@ -667,21 +608,21 @@ static void run_share(attempt_t *a)
         if (!f[3]) continue;
         if (!copy_file(a, apr_pstrcat(ctx->pool, a->s->path_prefix, f[3], NULL),
                        apr_pstrcat(ctx->pool, a->s->path_prefix, folder, "/", f[4], NULL))
-            || !checkpoint(a))
+            || !pds_attempt_checkpoint(a))
             return;
     }
 
-    if (!(sfid = share_folder(a, apr_pstrcat(ctx->pool, a->s->path_prefix, folder, NULL))) || !checkpoint(a))
+    if (!(sfid = share_folder(a, apr_pstrcat(ctx->pool, a->s->path_prefix, folder, NULL))) || !pds_attempt_checkpoint(a))
         return;
     if (EXEC(ctx->db, "pds_track_share_put", NULL, track[TR_ID], a->job->owner, folder, sfid,
              a->job->id, pds_db_i64(ctx->pool, pds_now()))) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     if (!(members = folder_members(a, sfid))) return;
 
     if (SELECT(ctx->db, "pds_collab_list", &collabs, track[TR_ID], a->job->owner)) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     for (i = 0; i < collabs->rows->nelts; i++) {
@@ -689,16 +630,16 @@ static void run_share(attempt_t *a)
         pds_dbx_res_t res;
         json_t *arg;
         if (!c[CO_EMAIL]) continue;
-        if (!checkpoint(a)) return;
+        if (!pds_attempt_checkpoint(a)) return;
         if (!apr_hash_get(members, pds_lower(ctx->pool, c[CO_EMAIL]), APR_HASH_KEY_STRING)) {
             /* access_level has no default in the current spec: always sent. */
             arg = pds_json_pool(ctx->pool, json_pack("{s:s,s:[{s:{s:s,s:s},s:{s:s}}],s:b}",
                                 "shared_folder_id", sfid, "members", "member", ".tag", "email",
                                 "email", c[CO_EMAIL], "access_level", ".tag", "editor",
                                 "quiet", 0));
-            if (!rpc(a, "sharing/add_folder_member", arg, &res)) {
+            if (!pds_attempt_rpc(a, "sharing/add_folder_member", arg, &res)) {
                 if (res.transient) {
-                    dropbox_failed(a, "add_folder_member", &res);
+                    pds_attempt_dropbox_failed(a, "add_folder_member", &res);
                     set_collab(a, c[CO_ID], c[CO_EMAIL], "pending", a->error);
                     pending++;
                     continue;
@@ -720,7 +661,7 @@ static void run_share(attempt_t *a)
     if (!pending) a->error = NULL;
 }
 
-static void run_remove(attempt_t *a)
+static void run_remove(pds_attempt_t *a)
 {
     pds_ctx_t *ctx = a->ctx;
     const char *cid = jstr(a->job->payload, "collaborator_id");
@@ -737,25 +678,25 @@ static void run_remove(attempt_t *a)
     }
     if (!pds_collab_files_remove(a, cid, email)) return;      /* shared as single files */
     if (SELECT(ctx->db, "pds_track_share_get", &tsr, a->job->track_id, a->job->owner)) {
-        db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     if (!tsr->rows->nelts || !PDS_ROW(tsr, 0)[TS_SFID]) {
         set_collab(a, cid, email, "removed", NULL);               /* nothing was shared */
         return;
     }
-    if (!open_session(a)) return;
+    if (!pds_attempt_open_session(a)) return;
     arg = pds_json_pool(ctx->pool, json_pack("{s:s,s:{s:s,s:s},s:b}", "shared_folder_id",
                         PDS_ROW(tsr, 0)[TS_SFID], "member", ".tag", "email", "email", email,
                         "leave_a_copy", 0));
-    if (!rpc(a, "sharing/remove_folder_member", arg, &res)) {
+    if (!pds_attempt_rpc(a, "sharing/remove_folder_member", arg, &res)) {
         const char *me = tag_at(res.error, "member_error");
         if (res.status == 409 && res.tag && !strcmp(res.tag, "member_error") && me
             && !strcmp(me, "not_a_member")) {
             set_collab(a, cid, email, "removed", NULL);
             return;
         }
-        dropbox_failed(a, "remove_folder_member", &res);
+        pds_attempt_dropbox_failed(a, "remove_folder_member", &res);
         if (!a->retry_in) set_collab(a, cid, email, "failed", a->error);
         return;
     }
@@ -763,9 +704,9 @@ static void run_remove(attempt_t *a)
     for (polls = 0; job && polls < 120; polls++) {
         json_t *parg = pds_json_pool(ctx->pool, json_pack("{s:s}", "async_job_id", job));
         apr_sleep(apr_time_from_msec(polls < 10 ? 200 : 1000));
-        if (!checkpoint(a)) return;
-        if (!rpc(a, "sharing/check_remove_member_job_status", parg, &res)) {
-            dropbox_failed(a, "check_remove_member_job_status", &res);
+        if (!pds_attempt_checkpoint(a)) return;
+        if (!pds_attempt_rpc(a, "sharing/check_remove_member_job_status", parg, &res)) {
+            pds_attempt_dropbox_failed(a, "check_remove_member_job_status", &res);
             return;
         }
         tag = jstr(res.result, ".tag");
@@ -781,73 +722,38 @@ static void run_remove(attempt_t *a)
     set_collab(a, cid, email, "removed", NULL);
 }
 
-void pds_job_run(pds_runner_t *run, pds_job_t *job)
+/* After a share job failed for good: its collaborators still pending fail too. */
+static int share_failed(pds_attempt_t *a)
 {
-    attempt_t a;
-    const char *state;
-    memset(&a, 0, sizeof(a));
-    a.run = run;
-    a.job = job;
-    a.ctx = run->env->ctx;
-    if (!strcmp(job->kind, PDS_JOB_SHARE)) run_share(&a);
-    else if (!strcmp(job->kind, PDS_JOB_REMOVE)) run_remove(&a);
-    else if (!strcmp(job->kind, PDS_JOB_MOUNT)) run_mount(&a);
-    else if (!strcmp(job->kind, PDS_JOB_EXPORT) && run->export_policy)
-        pds_export_run(run, job, run->export_policy, &a.error, &a.retry_in, &a.stop);
-    else a.error = apr_psprintf(a.ctx->pool, "unknown job kind %s", job->kind);
-
-    a.ctx->now = pds_now();
-    if (a.stop && !a.error) {
-        say(&a, 0, "released for a graceful stop");
-        pds_job_release(a.ctx, job, run->worker);
-        return;
-    }
-    if (a.stop) {
-        say(&a, 1, "%s", a.error);
-        return;                  /* lease lost: someone else has it */
-    }
-    state = !a.error ? "done" : a.retry_in > 0 ? "pending" : "failed";
-    if (pds_job_finish(a.ctx, job, run->worker, state, a.error, a.retry_in))
-        say(&a, 2, "recording the end of the attempt: %s", a.ctx->db->last_error);
-    else if (!strcmp(job->state, "failed") && !strcmp(job->kind, PDS_JOB_SHARE)
-             && EXEC(a.ctx->db, "pds_collab_share_fail_pending", NULL, a.error,
-                     pds_db_i64(a.ctx->pool, a.ctx->now), job->track_id, job->owner))
-        say(&a, 2, "recording failed collaborators: %s", a.ctx->db->last_error);
-    else if (!strcmp(job->state, "failed") && !strcmp(job->kind, PDS_JOB_EXPORT)
-             && EXEC(a.ctx->db, "pds_file_export_state", NULL, "failed",
-                     jstr(job->payload, "file_id")))
-        say(&a, 2, "recording a failed export: %s", a.ctx->db->last_error);
-    else if (!strcmp(job->state, "failed") && !strcmp(job->kind, PDS_JOB_MOUNT)
-             && jstr(job->payload, "invitation_id")
-             && EXEC(a.ctx->db, "pds_invitation_mount_state", NULL, "failed", a.error,
-                     pds_db_i64(a.ctx->pool, a.ctx->now), jstr(job->payload, "invitation_id"),
-                     job->owner))
-        say(&a, 2, "recording a failed mount: %s", a.ctx->db->last_error);
-    else if (a.error)
-        say(&a, !strcmp(job->state, "failed") ? 2 : 1, "%s (%s)", a.error,
-            !strcmp(job->state, "failed") ? "failed" : "will try again");
+    if (!EXEC(a->ctx->db, "pds_collab_share_fail_pending", NULL, a->error,
+              pds_db_i64(a->ctx->pool, a->ctx->now), a->job->track_id, a->job->owner))
+        return 0;
+    pds_attempt_say(a, 2, "recording failed collaborators: %s", a->ctx->db->last_error);
+    return 1;
 }
+
+static int mount_failed(pds_attempt_t *a)
+{
+    const char *inv_id = jstr(a->job->payload, "invitation_id");
+    if (!inv_id || !EXEC(a->ctx->db, "pds_invitation_mount_state", NULL, "failed", a->error,
+                         pds_db_i64(a->ctx->pool, a->ctx->now), inv_id, a->job->owner))
+        return 0;
+    pds_attempt_say(a, 2, "recording a failed mount: %s", a->ctx->db->last_error);
+    return 1;
+}
+
+const pds_job_kind_t pds_collab_share_job = { PDS_JOB_SHARE, run_share, share_failed };
+const pds_job_kind_t pds_collab_remove_job = { PDS_JOB_REMOVE, run_remove, NULL };
+const pds_job_kind_t pds_collab_mount_job = { PDS_JOB_MOUNT, run_mount, mount_failed };
 
 /* ------------------------------------------- for pds_collab_files.c */
 
-void pds_att_say(attempt_t *a, int level, const char *msg) { say(a, level, "%s", msg); }
-int pds_att_checkpoint(attempt_t *a) { return checkpoint(a); }
-int pds_att_open_session(attempt_t *a) { return a->s || open_session(a); }
-void pds_att_db_trouble(attempt_t *a) { db_trouble(a); }
-int pds_att_dropbox_failed(attempt_t *a, const char *step, const pds_dbx_res_t *res)
-{
-    return dropbox_failed(a, step, res);
-}
-int pds_att_rpc(attempt_t *a, const char *route, json_t *arg, pds_dbx_res_t *res)
-{
-    return rpc(a, route, arg, res);
-}
-void pds_att_set_collab(attempt_t *a, const char *cid, const char *email, const char *status,
+void pds_att_set_collab(pds_attempt_t *a, const char *cid, const char *email, const char *status,
                         const char *error)
 {
     set_collab(a, cid, email, status, error);
 }
-void pds_att_offer_invitation(attempt_t *a, const char **c, const char **track,
+void pds_att_offer_invitation(pds_attempt_t *a, const char **c, const char **track,
                               const char *folder, const char *sfid)
 {
     offer_invitation(a, c, track, folder, sfid);

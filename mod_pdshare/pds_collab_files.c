@@ -13,7 +13,8 @@
 
 #include "pds_util.h"
 #include "pds_mail.h"
-#include "pds_page.h"
+#include "pds_profile.h"
+#include "pds_track.h"
 #include "pds_invite.h"
 #include "pds_db_args.h"
 #include "pds_collab_int.h"
@@ -57,8 +58,7 @@ void pds_collab_mail_once(pds_attempt_t *a, const char **c, const char **track, 
      * retry, a re-share or a bulk share comes by again. */
     if (EXEC(ctx->db, "pds_collab_mail_once", &n, track[TR_ID], c[CO_ID], a->job->owner,
              c[CO_EMAIL], pds_db_i64(ctx->pool, pds_now()))) {
-        pds_att_say(a, 2, apr_psprintf(ctx->pool, "recording a collaborator mail: %s",
-                                       ctx->db->last_error));
+        pds_attempt_say(a, 2, "recording a collaborator mail: %s", ctx->db->last_error);
         return;
     }
     if (n != 1) return;
@@ -81,8 +81,7 @@ void pds_collab_mail_once(pds_attempt_t *a, const char **c, const char **track, 
     if (pds_mail_send(ctx->pool, a->run->smtp_url, a->run->mail_from, c[CO_EMAIL],
                       "A track was shared with you through Dropbox", body,
                       a->run->env->dbx->total_timeout, &why) != APR_SUCCESS)
-        pds_att_say(a, 1, apr_psprintf(ctx->pool, "mail to a collaborator was not "
-                                       "sent: %s", why ? why : "unknown"));
+        pds_attempt_say(a, 1, "mail to a collaborator was not sent: %s", why ? why : "unknown");
 }
 
 /* Lower-case emails of the file's members and invitees, every page; NULL
@@ -106,14 +105,14 @@ static apr_hash_t *file_members(pds_attempt_t *a, const char *path, const char *
             a->retry_in = 60;
             return NULL;
         }
-        if (!pds_att_rpc(a, route, arg, &res)) {
+        if (!pds_attempt_rpc(a, route, arg, &res)) {
             if (res.status == 409 && res.tag && !strcmp(res.tag, "access_error")) {
                 *refused = apr_psprintf(p, "Dropbox cannot share this file (%s)",
                                         tag_at(res.error, "access_error")
                                         ? tag_at(res.error, "access_error") : "access_error");
                 return NULL;
             }
-            pds_att_dropbox_failed(a, "list_file_members", &res);
+            pds_attempt_dropbox_failed(a, "list_file_members", &res);
             return NULL;
         }
         for (w = 0; w < 4; w += 2) {
@@ -136,8 +135,7 @@ static void set_file(pds_attempt_t *a, const char *fid, const char *cid, const c
 {
     if (EXEC(a->ctx->db, "pds_collab_file_share_put", NULL, a->job->track_id, fid, cid,
              a->job->owner, email, status, error, pds_db_i64(a->ctx->pool, pds_now())))
-        pds_att_say(a, 2, apr_psprintf(a->ctx->pool, "recording a shared file: %s",
-                                       a->ctx->db->last_error));
+        pds_attempt_say(a, 2, "recording a shared file: %s", a->ctx->db->last_error);
 }
 
 /* One file: list its members, add the collaborators missing, record each
@@ -161,7 +159,7 @@ static int share_file(pds_attempt_t *a, const char **f, pds_rows_t *collabs, int
                      refused ? refused : a->error);
             if (!refused) (*pending)++;
         }
-        return pds_att_checkpoint(a);
+        return pds_attempt_checkpoint(a);
     }
     for (i = 0; i < collabs->rows->nelts; i++) {
         const char **c = PDS_ROW(collabs, i);
@@ -174,20 +172,20 @@ static int share_file(pds_attempt_t *a, const char **f, pds_rows_t *collabs, int
     }
     if (!json_array_size(list)) {
         json_decref(list);
-        return pds_att_checkpoint(a);
+        return pds_attempt_checkpoint(a);
     }
-    if (!pds_att_checkpoint(a)) {
+    if (!pds_attempt_checkpoint(a)) {
         json_decref(list);
         return 0;
     }
     arg = pds_json_pool(p, json_pack("{s:s,s:o,s:{s:s},s:b}", "file", path, "members", list,
                                      "access_level", ".tag", "editor", "quiet", 0));
-    if (!pds_att_rpc(a, "sharing/add_file_member", arg, &res)) {
+    if (!pds_attempt_rpc(a, "sharing/add_file_member", arg, &res)) {
         /* rate_limit: Dropbox's limit on invitations, so later, not never. */
         int later = res.transient || (res.status == 409 && res.tag && !strcmp(res.tag, "rate_limit"));
         const char *why = apr_psprintf(p, "add_file_member: %s", res.why ? res.why : "failed");
         if (later) {
-            pds_att_dropbox_failed(a, "add_file_member", &res);
+            pds_attempt_dropbox_failed(a, "add_file_member", &res);
             if (!a->retry_in) a->retry_in = 60 * a->job->attempts;
         }
         json_array_foreach(json_object_get(arg, "members"), k, r) {
@@ -199,7 +197,7 @@ static int share_file(pds_attempt_t *a, const char **f, pds_rows_t *collabs, int
             }
             if (later) (*pending)++;
         }
-        return pds_att_checkpoint(a);
+        return pds_attempt_checkpoint(a);
     }
     /* One result per member: a refused address fails only itself. */
     json_array_foreach(res.result, k, r) {
@@ -219,7 +217,7 @@ static int share_file(pds_attempt_t *a, const char **f, pds_rows_t *collabs, int
                                       ? tag_at(result, "member_error") : "member_error"));
         }
     }
-    return pds_att_checkpoint(a);
+    return pds_attempt_checkpoint(a);
 }
 
 void pds_collab_files_share(pds_attempt_t *a, const char **track)
@@ -231,7 +229,7 @@ void pds_collab_files_share(pds_attempt_t *a, const char **track)
 
     if (SELECT(ctx->db, "pds_file_list", &files, track[TR_ID], a->job->owner)
         || SELECT(ctx->db, "pds_collab_list", &collabs, track[TR_ID], a->job->owner)) {
-        pds_att_db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     for (i = 0; i < files->rows->nelts; i++) {
@@ -245,7 +243,7 @@ void pds_collab_files_share(pds_attempt_t *a, const char **track)
 
     /* Each collaborator's row sums up their files. */
     if (SELECT(ctx->db, "pds_collab_file_share_list", &rows, track[TR_ID], a->job->owner)) {
-        pds_att_db_trouble(a);
+        pds_attempt_db_trouble(a);
         return;
     }
     for (i = 0; i < collabs->rows->nelts; i++) {
@@ -293,7 +291,7 @@ int pds_collab_files_remove(pds_attempt_t *a, const char *cid, const char *email
     pds_rows_t *rows;
     int i;
     if (SELECT(ctx->db, "pds_collab_file_share_list", &rows, a->job->track_id, a->job->owner)) {
-        pds_att_db_trouble(a);
+        pds_attempt_db_trouble(a);
         return 0;
     }
     for (i = 0; i < rows->rows->nelts; i++) {
@@ -302,22 +300,22 @@ int pds_collab_files_remove(pds_attempt_t *a, const char *cid, const char *email
         json_t *arg;
         if (strcmp(r[FS_COLLAB], cid)) continue;
         if (r[FS_PATH] && strcmp(r[FS_STATUS], "failed")) {
-            if (!pds_att_open_session(a) || !pds_att_checkpoint(a)) return 0;
+            if (!(a->s || pds_attempt_open_session(a)) || !pds_attempt_checkpoint(a)) return 0;
             arg = pds_json_pool(ctx->pool, json_pack("{s:s,s:{s:s,s:s}}", "file",
                                 apr_pstrcat(ctx->pool, a->s->path_prefix, r[FS_PATH], NULL),
                                 "member", ".tag", "email", "email", r[FS_EMAIL] ? r[FS_EMAIL] : email));
             /* A member_error (not a member any more), no_explicit_access (their
              * access comes from a folder, not from us) or a file gone: done. */
-            if (!pds_att_rpc(a, "sharing/remove_file_member_2", arg, &res)
+            if (!pds_attempt_rpc(a, "sharing/remove_file_member_2", arg, &res)
                 && !(res.status == 409 && res.tag && (!strcmp(res.tag, "no_explicit_access")
                                                       || !strcmp(res.tag, "access_error")))) {
-                pds_att_dropbox_failed(a, "remove_file_member_2", &res);
+                pds_attempt_dropbox_failed(a, "remove_file_member_2", &res);
                 if (!a->retry_in) pds_att_set_collab(a, cid, email, "failed", a->error);
                 return 0;
             }
         }
         if (EXEC(ctx->db, "pds_collab_file_share_drop", NULL, r[FS_FILE], cid, a->job->owner)) {
-            pds_att_db_trouble(a);
+            pds_attempt_db_trouble(a);
             return 0;
         }
     }

@@ -1,5 +1,5 @@
 /* Internal to the collaborator-sharing job (pds_collab.c, pds_collab_files.c):
- * one attempt of a job and the steps both sharing modes use. */
+ * the steps both sharing modes use (an attempt is pds_jobs.h's). */
 #ifndef PDS_COLLAB_INT_H
 #define PDS_COLLAB_INT_H
 
@@ -8,23 +8,7 @@
 /* Collaborator rows (pds_collab_list): id, track_id, name, email, avatar_url, role, username. */
 enum { CO_ID, CO_TRACK, CO_NAME, CO_EMAIL, CO_AVATAR, CO_ROLE, CO_USER };
 
-typedef struct {
-    pds_runner_t *run;
-    pds_job_t *job;
-    pds_ctx_t *ctx;
-    pds_dbx_session_t *s;
-    const char *error;           /* what ended the attempt */
-    int retry_in;                /* > 0: try again later */
-    int stop;                    /* released for a graceful stop */
-} pds_attempt_t;
-
 /* pds_collab.c */
-void pds_att_say(pds_attempt_t *a, int level, const char *msg);
-int pds_att_checkpoint(pds_attempt_t *a);
-int pds_att_open_session(pds_attempt_t *a);
-void pds_att_db_trouble(pds_attempt_t *a);
-int pds_att_dropbox_failed(pds_attempt_t *a, const char *step, const pds_dbx_res_t *res);
-int pds_att_rpc(pds_attempt_t *a, const char *route, json_t *arg, pds_dbx_res_t *res);
 void pds_att_set_collab(pds_attempt_t *a, const char *cid, const char *email,
                         const char *status, const char *error);
 void pds_att_offer_invitation(pds_attempt_t *a, const char **c, const char **track,

@@ -5,7 +5,7 @@
 #ifndef PDS_CONNECT_H
 #define PDS_CONNECT_H
 
-#include "pds_api.h"
+#include "pds_base.h"
 #include "pds_dropbox.h"
 
 #define PDS_STATE_TTL 600            /* seconds an OAuth state stays usable */

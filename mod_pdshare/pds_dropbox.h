@@ -7,7 +7,7 @@
 #include "pds.h"
 #include "pds_http.h"
 
-typedef struct {
+typedef struct pds_dbx_conf_t {
     const char *api_url;                /* https://api.dropboxapi.com */
     const char *content_url;            /* https://content.dropboxapi.com */
     const char *authorize_url;

@@ -7,6 +7,7 @@
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_export.h"
+#include "pds_track.h"
 #include "pds_db_args.h"
 
 /* pds_file_for_export */
@@ -59,41 +60,9 @@ const char *pds_export_path(apr_pool_t *p, const pds_export_policy_t *pol, const
     return apr_pstrcat(p, root, "/", dirs[category], "/", track_folder, "/", name, NULL);
 }
 
-typedef struct {
-    pds_runner_t *run;
-    pds_job_t *job;
-    pds_ctx_t *ctx;
-    pds_dbx_session_t *s;
-    const char **error;
-    int *retry_in;
-    int *stop;
-} ex_t;
-
-static int ex_checkpoint(ex_t *x)
-{
-    if (x->run->should_stop && x->run->should_stop(x->run->baton)) {
-        *x->stop = 1;
-        return 0;
-    }
-    x->ctx->now = pds_now();
-    if (pds_job_renew(x->ctx, x->job, x->run->worker, x->run->lease_secs)) {
-        *x->error = "the lease was lost";
-        *x->stop = 1;
-        return 0;
-    }
-    return 1;
-}
-
-static int ex_failed(ex_t *x, const char *step, const pds_dbx_res_t *res)
-{
-    *x->error = apr_psprintf(x->ctx->pool, "%s: %s", step, res->why ? res->why : "failed");
-    if (res->transient) *x->retry_in = res->retry_after > 0 ? res->retry_after : 15 * x->job->attempts;
-    return 0;
-}
-
 /* Keep the session and progress in the job, so a killed child's successor
  * resumes instead of starting over. */
-static void save_progress(ex_t *x, const char *session_id, apr_off_t offset)
+static void save_progress(pds_attempt_t *x, const char *session_id, apr_off_t offset)
 {
     char *text;
     json_object_set_new(x->job->payload, "session_id", json_string(session_id));
@@ -132,7 +101,7 @@ static const char *incorrect_offset_tag(const pds_dbx_res_t *res)
 }
 
 /* After a finish whose answer was lost: is the file there, with our content? */
-static int already_there(ex_t *x, const char *path, const char *hash)
+static int already_there(pds_attempt_t *x, const char *path, const char *hash)
 {
     pds_dbx_res_t res;
     json_t *arg = pds_json_pool(x->ctx->pool, json_pack("{s:s}", "path", path));
@@ -143,7 +112,7 @@ static int already_there(ex_t *x, const char *path, const char *hash)
     return have && hash && !strcmp(have, hash);
 }
 
-static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *path,
+static int upload_session(pds_attempt_t *x, apr_file_t *f, apr_off_t size, const char *path,
                           const char *hash)
 {
     apr_pool_t *p = x->ctx->pool;
@@ -160,10 +129,10 @@ static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *pa
             arg = pds_json_pool(p, json_pack("{s:b}", "close", 0));
             if (pds_dbx_upload(p, x->run->env->dbx, &x->s->auth, "files/upload_session/start",
                                arg, f, 0, 0, &res) != APR_SUCCESS)
-                return ex_failed(x, "upload_session/start", &res);
+                return pds_attempt_dropbox_failed(x, "upload_session/start", &res);
             sid = json_string_value(json_object_get(res.result, "session_id"));
             if (!sid) {
-                *x->error = "upload_session/start: no session_id";
+                x->error = "upload_session/start: no session_id";
                 return 0;
             }
             sid = apr_pstrdup(p, sid);
@@ -179,7 +148,7 @@ static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *pa
                                arg, f, 0, 0, &res) == APR_SUCCESS) {
                 const char *have = json_string_value(json_object_get(res.result, "content_hash"));
                 if (hash && have && strcmp(have, hash)) {
-                    *x->error = "upload_session/finish: Dropbox holds different bytes than were"
+                    x->error = "upload_session/finish: Dropbox holds different bytes than were"
                                 " uploaded (content hash)";
                     return 0;
                 }
@@ -187,7 +156,7 @@ static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *pa
             }
             if (incorrect_offset_tag(&res) && !strcmp(incorrect_offset_tag(&res), "incorrect_offset")) {
                 off = correct_offset(res.error);
-                if (off < 0) return ex_failed(x, "upload_session/finish", &res);
+                if (off < 0) return pds_attempt_dropbox_failed(x, "upload_session/finish", &res);
                 continue;
             }
             /* A finish whose answer was lost has used the session up. */
@@ -197,7 +166,7 @@ static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *pa
                 sid = NULL;               /* gone (expired): start over */
                 continue;
             }
-            return ex_failed(x, "upload_session/finish", &res);
+            return pds_attempt_dropbox_failed(x, "upload_session/finish", &res);
         }
         n = (apr_size_t)(size - off < PDS_UPLOAD_CHUNK ? size - off : PDS_UPLOAD_CHUNK);
         arg = pds_json_pool(p, json_pack("{s:{s:s,s:I},s:b}", "cursor", "session_id", sid,
@@ -206,13 +175,13 @@ static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *pa
                            arg, f, off, n, &res) == APR_SUCCESS) {
             off += n;
             save_progress(x, sid, off);
-            if (!ex_checkpoint(x)) return 0;
+            if (!pds_attempt_checkpoint(x)) return 0;
             continue;
         }
         if (res.status == 409 && res.tag && !strcmp(res.tag, "incorrect_offset")) {
             /* e.g. our previous append arrived but its answer was lost */
             apr_int64_t c = correct_offset(res.error);
-            if (c < 0 || c > size) return ex_failed(x, "upload_session/append_v2", &res);
+            if (c < 0 || c > size) return pds_attempt_dropbox_failed(x, "upload_session/append_v2", &res);
             off = c;
             save_progress(x, sid, off);
             continue;
@@ -221,89 +190,92 @@ static int upload_session(ex_t *x, apr_file_t *f, apr_off_t size, const char *pa
             sid = NULL;                   /* the session expired: start over */
             continue;
         }
-        return ex_failed(x, "upload_session/append_v2", &res);
+        return pds_attempt_dropbox_failed(x, "upload_session/append_v2", &res);
     }
-    *x->error = "upload session: too many rounds";
+    x->error = "upload session: too many rounds";
     return 0;
 }
 
-void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t *pol,
-                    const char **error, int *retry_in, int *stop)
+/* One attempt of an export job. */
+static void export_run(pds_attempt_t *x)
 {
-    pds_ctx_t *ctx = run->env->ctx;
+    pds_runner_t *run = x->run;
+    pds_job_t *job = x->job;
+    const pds_export_policy_t *pol = run->export_policy;
+    pds_ctx_t *ctx = x->ctx;
     const char *fid = json_string_value(json_object_get(job->payload, "file_id"));
     const char **r, *path, *api_path;
     pds_rows_t *rs;
     apr_file_t *f;
     apr_finfo_t fi;
-    ex_t x;
     int cat;
 
-    memset(&x, 0, sizeof(x));
-    x.run = run;
-    x.job = job;
-    x.ctx = ctx;
-    x.error = error;
-    x.retry_in = retry_in;
-    x.stop = stop;
+    if (!pol) {                 /* a worker that does not export */
+        x->error = apr_psprintf(ctx->pool, "unknown job kind %s", job->kind);
+        return;
+    }
     ctx->user = job->owner;
     if (!fid || SELECT(ctx->db, "pds_file_for_export", &rs, fid)) {
-        *error = fid ? ctx->db->last_error : "the job has no file";
-        *retry_in = fid ? 30 : 0;
+        x->error = fid ? ctx->db->last_error : "the job has no file";
+        x->retry_in = fid ? 30 : 0;
         return;
     }
     if (!rs->rows->nelts) {
-        *error = "the file is gone";
+        x->error = "the file is gone";
         return;
     }
     r = PDS_ROW(rs, 0);
     if (r[FX_STATE] && !strcmp(r[FX_STATE], "done")) return;        /* exported already */
     if (!r[FX_LOCAL]) {
-        *error = "the file has no local copy";
+        x->error = "the file has no local copy";
         return;
     }
-    if (pds_dbx_session(run->env, job->owner, &x.s)) {
-        *error = apr_psprintf(ctx->pool, "no usable Dropbox connection: %s",
-                              run->env->why ? run->env->why : "unknown");
-        *retry_in = 60 * job->attempts;
-        return;
-    }
+    if (!pds_attempt_open_session(x)) return;
     cat = pds_category_from_name(r[FX_CAT]);
     path = pds_export_path(ctx->pool, pol, run->env->root, cat < 0 ? PDS_CAT_BOUNCE : cat,
                            pds_track_folder_name(ctx->pool, r[FX_ALIAS], r[FX_TITLE], r[FX_TRACK]),
                            r[FX_NAME]);
-    api_path = apr_pstrcat(ctx->pool, x.s->path_prefix, path, NULL);
+    api_path = apr_pstrcat(ctx->pool, x->s->path_prefix, path, NULL);
     if (!pds_valid_utf8(api_path, strlen(api_path))) {
         /* A name stored before names were checked: no Dropbox call can carry it. */
-        *error = "the file's Dropbox path is not valid UTF-8; it cannot be exported";
+        x->error = "the file's Dropbox path is not valid UTF-8; it cannot be exported";
         return;
     }
     if (apr_file_open(&f, r[FX_LOCAL], APR_READ | APR_BINARY, 0, ctx->pool) != APR_SUCCESS
         || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS) {
-        *error = apr_psprintf(ctx->pool, "cannot read the local copy %s", r[FX_LOCAL]);
+        x->error = apr_psprintf(ctx->pool, "cannot read the local copy %s", r[FX_LOCAL]);
         return;
     }
     if (fi.size <= PDS_UPLOAD_SINGLE_MAX) {
         pds_dbx_res_t res;
         json_t *arg = pds_json_pool(ctx->pool, commit_info(ctx->pool, api_path));
         if (r[FX_HASH]) json_object_set_new(arg, "content_hash", json_string(r[FX_HASH]));
-        if (pds_dbx_upload(ctx->pool, run->env->dbx, &x.s->auth, "files/upload", arg, f, 0,
+        if (pds_dbx_upload(ctx->pool, run->env->dbx, &x->s->auth, "files/upload", arg, f, 0,
                            (apr_size_t)fi.size, &res) != APR_SUCCESS) {
-            ex_failed(&x, "files/upload", &res);
+            pds_attempt_dropbox_failed(x, "files/upload", &res);
             apr_file_close(f);
             return;
         }
     }
-    else if (!upload_session(&x, f, fi.size, api_path, r[FX_HASH])) {
+    else if (!upload_session(x, f, fi.size, api_path, r[FX_HASH])) {
         apr_file_close(f);
         return;
     }
     apr_file_close(f);
-    if (EXEC(ctx->db, "pds_file_exported", NULL, path, fid)) {
-        *error = ctx->db->last_error;
-        *retry_in = 30;
-    }
+    if (EXEC(ctx->db, "pds_file_exported", NULL, path, fid)) pds_attempt_db_trouble(x);
 }
+
+/* After an export job failed for good: so does the file's export. */
+static int export_failed(pds_attempt_t *x)
+{
+    if (!EXEC(x->ctx->db, "pds_file_export_state", NULL, "failed",
+              json_string_value(json_object_get(x->job->payload, "file_id"))))
+        return 0;
+    pds_attempt_say(x, 2, "recording a failed export: %s", x->ctx->db->last_error);
+    return 1;
+}
+
+const pds_job_kind_t pds_export_job = { PDS_JOB_EXPORT, export_run, export_failed };
 
 pds_err_t *pds_export_retry(pds_ctx_t *ctx, const char *track_id, const char *file_id,
                             json_t *body, json_t **out)
@@ -340,7 +312,7 @@ pds_err_t *pds_export_retry(pds_ctx_t *ctx, const char *track_id, const char *fi
                                   pds_json_pool(ctx->pool, json_pack("{s:s}", "file_id", file_id)),
                                   &job_id)))
         return e;
-    if ((e = pds_api_file(ctx, track_id, file_id, out))) return e;
+    if ((e = pds_file_get(ctx, track_id, file_id, out))) return e;
     json_object_set_new(*out, "job_id", json_string(job_id));
     return NULL;
 }

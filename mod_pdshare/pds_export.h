@@ -5,9 +5,8 @@
 #ifndef PDS_EXPORT_H
 #define PDS_EXPORT_H
 
-#include "pds_collab.h"
+#include "pds_jobs.h"
 
-#define PDS_JOB_EXPORT "export_file"
 #define PDS_UPLOAD_SINGLE_MAX (150 * 1024 * 1024)
 #define PDS_UPLOAD_CHUNK (16 * 1024 * 1024)     /* a multiple of 4 MiB */
 
@@ -28,10 +27,8 @@ const char *pds_export_path(apr_pool_t *p, const pds_export_policy_t *pol, const
 const char *pds_track_folder_name(apr_pool_t *p, const char *alias, const char *title,
                                   const char *track_id);
 
-/* One attempt of an export job: *error NULL when done; *retry_in > 0 to
- * try again later; *stop when it must give the job back. */
-void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t *pol,
-                    const char **error, int *retry_in, int *stop);
+/* The export job (PDS_JOB_EXPORT); it runs when the runner has an export policy. */
+extern const pds_job_kind_t pds_export_job;
 
 /* POST /tracks/{id}/files/{fid}/export/retry: a failed export of the
  * caller's file runs again (its job, with its upload session, is requeued). */

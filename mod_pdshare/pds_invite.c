@@ -7,18 +7,6 @@
 #include "pds_jobs.h"
 #include "pds_db_args.h"
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *time_or_null(apr_pool_t *p, const char *epoch)
-{
-    apr_int64_t t;
-    if (!epoch || pds_parse_int64(epoch, 0, APR_INT64_MAX, &t)) return json_null();
-    return json_string(pds_iso8601(p, t));
-}
-
 /* Every field is data the client shows as text: the sender is named by the
  * username httpd authenticated, never by words they chose alone. */
 static json_t *invitation_json(apr_pool_t *p, const char **r)
@@ -26,15 +14,16 @@ static json_t *invitation_json(apr_pool_t *p, const char **r)
     const char *slash = r[IV_FOLDER] ? strrchr(r[IV_FOLDER], '/') : NULL;
     return json_pack("{s:s,s:{s:s,s:o},s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:o}",
                      "id", r[IV_ID],
-                     "from", "username", r[IV_OWNER], "display_name", str_or_null(r[IV_OWNER_NAME]),
+                     "from", "username", r[IV_OWNER], "display_name",
+                     pds_json_str_or_null(r[IV_OWNER_NAME]),
                      "track_title", r[IV_TITLE],
-                     "folder_path", str_or_null(r[IV_FOLDER]),
-                     "folder_name", str_or_null(slash ? slash + 1 : NULL),
+                     "folder_path", pds_json_str_or_null(r[IV_FOLDER]),
+                     "folder_name", pds_json_str_or_null(slash ? slash + 1 : NULL),
                      "status", r[IV_STATUS],
-                     "mount_status", str_or_null(r[IV_MOUNT]),
-                     "mount_error", str_or_null(r[IV_MOUNT_ERROR]),
-                     "created_at", time_or_null(p, r[IV_CREATED]),
-                     "updated_at", time_or_null(p, r[IV_UPDATED]));
+                     "mount_status", pds_json_str_or_null(r[IV_MOUNT]),
+                     "mount_error", pds_json_str_or_null(r[IV_MOUNT_ERROR]),
+                     "created_at", pds_json_time_or_null(p, r[IV_CREATED]),
+                     "updated_at", pds_json_time_or_null(p, r[IV_UPDATED]));
 }
 
 pds_err_t *pds_invitation_list(pds_ctx_t *ctx, json_t **out)

@@ -6,9 +6,7 @@
 #ifndef PDS_INVITE_H
 #define PDS_INVITE_H
 
-#include "pds_api.h"
-
-#define PDS_JOB_MOUNT "mount_folder"
+#include "pds_base.h"
 
 /* Columns of pds_invitation_list / pds_invitation_get (INVITATION_COLS). */
 enum { IV_ID, IV_OWNER, IV_OWNER_NAME, IV_TITLE, IV_FOLDER, IV_STATUS, IV_MOUNT,

@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <string.h>
 #include <apr_strings.h>
 
@@ -120,4 +121,100 @@ json_t *pds_job_json(apr_pool_t *p, const pds_job_t *job)
                      "last_error", job->last_error ? json_string(job->last_error) : json_null(),
                      "created_at", pds_iso8601(p, job->created_at),
                      "updated_at", pds_iso8601(p, job->updated_at));
+}
+
+/* ============================================================ dispatcher */
+
+void pds_attempt_say(pds_attempt_t *a, int level, const char *fmt, ...)
+{
+    va_list ap;
+    const char *msg;
+    if (!a->run->log) return;
+    va_start(ap, fmt);
+    msg = apr_pvsprintf(a->ctx->pool, fmt, ap);
+    va_end(ap);
+    a->run->log(a->run->baton, level, apr_psprintf(a->ctx->pool, "job %s (%s, %s): %s",
+                a->job->id, a->job->kind, a->job->owner, msg));
+}
+
+int pds_attempt_checkpoint(pds_attempt_t *a)
+{
+    if (a->run->should_stop && a->run->should_stop(a->run->baton)) {
+        a->stop = 1;
+        return 0;
+    }
+    a->ctx->now = pds_now();
+    if (pds_job_renew(a->ctx, a->job, a->run->worker, a->run->lease_secs)) {
+        a->error = "the lease was lost";
+        a->stop = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int pds_attempt_open_session(pds_attempt_t *a)
+{
+    if (!pds_dbx_session(a->run->env, a->job->owner, &a->s)) return 1;
+    a->error = apr_psprintf(a->ctx->pool, "no usable Dropbox connection: %s",
+                            a->run->env->why ? a->run->env->why : "unknown");
+    a->retry_in = 60 * a->job->attempts;
+    return 0;
+}
+
+void pds_attempt_db_trouble(pds_attempt_t *a)
+{
+    a->error = a->ctx->db->last_error;
+    a->retry_in = 30;
+}
+
+int pds_attempt_dropbox_failed(pds_attempt_t *a, const char *step, const pds_dbx_res_t *res)
+{
+    a->error = apr_psprintf(a->ctx->pool, "%s: %s", step, res->why ? res->why : "failed");
+    if (res->transient) a->retry_in = res->retry_after > 0 ? res->retry_after : 15 * a->job->attempts;
+    return 0;
+}
+
+int pds_attempt_rpc(pds_attempt_t *a, const char *route, json_t *arg, pds_dbx_res_t *res)
+{
+    return pds_dbx_session_rpc(a->run->env, a->s, route, arg, res) == APR_SUCCESS;
+}
+
+static const pds_job_kind_t *kind_of(const pds_runner_t *run, const char *kind)
+{
+    const pds_job_kind_t *const *k;
+    for (k = run->kinds; k && *k; k++)
+        if (!strcmp((*k)->kind, kind)) return *k;
+    return NULL;
+}
+
+void pds_job_run(pds_runner_t *run, pds_job_t *job)
+{
+    const pds_job_kind_t *k = kind_of(run, job->kind);
+    pds_attempt_t a;
+    const char *state;
+    memset(&a, 0, sizeof(a));
+    a.run = run;
+    a.job = job;
+    a.ctx = run->env->ctx;
+    if (k) k->run(&a);
+    else a.error = apr_psprintf(a.ctx->pool, "unknown job kind %s", job->kind);
+
+    a.ctx->now = pds_now();
+    if (a.stop && !a.error) {
+        pds_attempt_say(&a, 0, "released for a graceful stop");
+        pds_job_release(a.ctx, job, run->worker);
+        return;
+    }
+    if (a.stop) {
+        pds_attempt_say(&a, 1, "%s", a.error);
+        return;                  /* lease lost: someone else has it */
+    }
+    state = !a.error ? "done" : a.retry_in > 0 ? "pending" : "failed";
+    if (pds_job_finish(a.ctx, job, run->worker, state, a.error, a.retry_in))
+        pds_attempt_say(&a, 2, "recording the end of the attempt: %s", a.ctx->db->last_error);
+    else if (!strcmp(job->state, "failed") && k && k->failed && k->failed(&a))
+        ;                        /* the kind logged why its rows could not be marked */
+    else if (a.error)
+        pds_attempt_say(&a, !strcmp(job->state, "failed") ? 2 : 1, "%s (%s)", a.error,
+                        !strcmp(job->state, "failed") ? "failed" : "will try again");
 }

@@ -4,6 +4,7 @@
 
 #include "pds_util.h"
 #include "pds_page.h"
+#include "pds_profile.h"
 
 static const char *const audio_formats[] = {
     "wav", "mp3", "aif", "aiff", "flac", "m4a", "ogg", "oga", "opus", "aac", NULL
@@ -59,27 +60,6 @@ int pds_zip_group(const char *name)
 int pds_zip_group_of(int category)
 {
     return category == PDS_CAT_MASTER ? PDS_CAT_BOUNCE : category;
-}
-
-pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out)
-{
-    pds_rows_t *rs;
-    const char **r = NULL;
-    json_t *o;
-    if (pds_db_select(ctx->db, "pds_producer_get", &rs, 1, (const char *[]){ username }))
-        return pds_db_failed(ctx);
-    if (rs->rows->nelts) r = PDS_ROW(rs, 0);
-    o = json_object();
-    json_object_set_new(o, "username", json_string(username));
-    json_object_set_new(o, "display_name", json_string(r && r[0] ? r[0] : username));
-    json_object_set_new(o, "avatar_url", r && r[1] ? json_string(r[1]) : json_null());
-    json_object_set_new(o, "header_url", r && r[2] ? json_string(r[2]) : json_null());
-    json_object_set_new(o, "theme", json_pack("{s:s,s:s}",
-                        "accent", r && r[3] ? r[3] : "#ff5a36",
-                        "background", r && r[4] ? r[4] : "#111318"));
-    json_object_set_new(o, "profile_url", r && r[5] ? json_string(r[5]) : json_null());
-    *out = o;
-    return NULL;
 }
 
 static const char *size_label(apr_pool_t *p, const char *size)

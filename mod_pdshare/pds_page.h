@@ -3,7 +3,9 @@
 #ifndef PDS_PAGE_H
 #define PDS_PAGE_H
 
-#include "pds_api.h"
+#include "pds_base.h"
+#include "pds_share.h"
+#include "pds_track.h"
 
 typedef enum {
     PDS_SHARE_OK = 0, PDS_SHARE_NOT_FOUND, PDS_SHARE_EXPIRED, PDS_SHARE_REVOKED, PDS_SHARE_ERROR
@@ -60,8 +62,4 @@ int pds_zip_group_of(int category);
  * "preview", and plays and downloads are not recorded at all. */
 pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,
                             const char *file_id, const char *kind, const char *category);
-/* The producer's profile as JSON (display_name, avatar_url, header_url,
- * theme, profile_url). */
-pds_err_t *pds_profile_get(pds_ctx_t *ctx, const char *username, json_t **out);
-
 #endif

@@ -46,6 +46,25 @@ json_t *pds_json_pool(apr_pool_t *p, json_t *j)
     return j;
 }
 
+json_t *pds_json_str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *pds_json_time_or_null(apr_pool_t *p, const char *epoch)
+{
+    apr_int64_t t;
+    if (!epoch || pds_parse_int64(epoch, 0, APR_INT64_MAX, &t)) return json_null();
+    return json_string(pds_iso8601(p, t));
+}
+
+json_t *pds_json_wrap(const char *key, json_t *arr)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, key, arr);
+    return o;
+}
+
 const char *pds_iso8601(apr_pool_t *p, apr_int64_t epoch)
 {
     struct tm tm;

@@ -5,6 +5,12 @@
 
 /* jansson objects tied to a pool: decref'd when the pool is cleared. */
 json_t *pds_json_pool(apr_pool_t *p, json_t *j);
+/* A JSON string, or null for NULL. */
+json_t *pds_json_str_or_null(const char *s);
+/* ISO 8601 of an epoch-seconds column, or null when there is none. */
+json_t *pds_json_time_or_null(apr_pool_t *p, const char *epoch);
+/* {"<key>": arr} (takes arr's reference). */
+json_t *pds_json_wrap(const char *key, json_t *arr);
 
 /* "YYYY-MM-DDTHH:MM:SSZ" for epoch seconds. */
 const char *pds_iso8601(apr_pool_t *p, apr_int64_t epoch);

@@ -10,10 +10,12 @@
 #include <apr_getopt.h>
 #include <apr_dbd.h>
 
-#include "pds.h"
-#include "pds_db.h"
+#include "pds_lib.h"
 #include "pds_api.h"
 #include "pds_util.h"
+
+#define STRING_(x) #x
+#define STRING(x) STRING_(x)
 
 static void usage(FILE *out)
 {
@@ -24,8 +26,10 @@ static void usage(FILE *out)
         "  -d, --driver NAME       apr_dbd driver: sqlite3 (default) or pgsql (as DBDriver)\n"
         "  -p, --params PARAMS     driver parameters (as DBDParams), e.g. /var/lib/pdshare/pdshare.db\n"
         "  -b, --base-url URL      base of share URLs (as PDShareBaseURL)\n"
-        "  -s, --share-path PATH   public share path (as PDShareSharePath, default /s)\n"
-        "  -m, --max-tracks N      tracks per share (as PDShareMaxTracks, default 50)\n"
+        "  -s, --share-path PATH   public share path (as PDShareSharePath, default "
+        PDS_DEFAULT_SHARE_PATH ")\n"
+        "  -m, --max-tracks N      tracks per share (as PDShareMaxTracks, default "
+        STRING(PDS_DEFAULT_MAX_TRACKS) ")\n"
         "\n"
         "commands:\n"
         "  migrate [VERSION]                       create or upgrade the schema (default: latest)\n"
@@ -136,13 +140,14 @@ int main(int argc, const char *const *argv)
         { NULL, 0, 0, NULL }
     };
     const char *driver_name = "sqlite3", *params = NULL, *arg, *err = NULL;
-    pds_settings_t settings = { "/s", 50, "/PRODUCER-DASHBOARD" };
+    pds_settings_t settings;
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_getopt_t *g;
     apr_pool_t *p;
-    pds_ctx_t ctx;
-    pds_db_t db;
+    const char *base_url = "";
+    apr_hash_t *prepared;
+    pds_ctx_t *ctx;
     apr_status_t rv;
     int opt, rc, rest;
     apr_int64_t n;
@@ -151,13 +156,12 @@ int main(int argc, const char *const *argv)
     atexit(apr_terminate);
     apr_pool_create(&p, NULL);
     apr_getopt_init(&g, p, argc, argv);
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.base_url = "";
+    pds_settings_init(&settings);
     while ((rv = apr_getopt_long(g, opts, &opt, &arg)) == APR_SUCCESS) {
         switch (opt) {
         case 'd': driver_name = arg; break;
         case 'p': params = arg; break;
-        case 'b': ctx.base_url = arg; break;
+        case 'b': base_url = arg; break;
         case 's': settings.share_path = arg; break;
         case 'm':
             if (pds_parse_int64(arg, 1, 1000, &n)) return fail("--max-tracks takes 1 to 1000, not '%s'", arg);
@@ -206,19 +210,14 @@ int main(int argc, const char *const *argv)
     }
     if (pds_db_setup(p, driver, handle, 0, &err) != APR_SUCCESS)
         return fail("cannot bring the schema up to date: %s", err ? err : "unknown error");
-    memset(&db, 0, sizeof(db));
-    db.pool = p;
-    db.driver = driver;
-    db.handle = handle;
-    db.prepared = apr_hash_make(p);
-    if (pds_db_prepare_all(p, driver, handle, db.prepared, &err) != APR_SUCCESS)
+    prepared = apr_hash_make(p);
+    if (pds_db_prepare_all(p, driver, handle, prepared, &err) != APR_SUCCESS)
         return fail("%s", err ? err : "cannot prepare statements");
-    ctx.pool = p;
-    ctx.db = &db;
-    ctx.settings = &settings;
-    ctx.now = pds_now();
-    rc = shares(&ctx, argc - rest - 1, argv + rest + 1);
-    if (rc == 3 && db.last_error) fprintf(stderr, "pdsharectl: database: %s\n", db.last_error);
+    ctx = pds_ctx_make(p, driver, handle, prepared, &settings);
+    ctx->base_url = base_url;
+    rc = shares(ctx, argc - rest - 1, argv + rest + 1);
+    if (rc == 3 && ctx->db->last_error)
+        fprintf(stderr, "pdsharectl: database: %s\n", ctx->db->last_error);
     apr_dbd_close(driver, handle);
     return rc;
 }
