@@ -75,6 +75,16 @@ void pdshare_incident_init(apr_pool_t *pconf, server_rec *s)
     once_flags = (volatile apr_uint32_t *)(slots + PDSHARE_INC_COUNT);
 }
 
+pdshare_incident_t pdshare_incident_of(pds_err_kind_e kind)
+{
+    switch (kind) {
+    case PDS_ERR_DATABASE: return PDSHARE_INC_DATABASE;
+    case PDS_ERR_DROPBOX:  return PDSHARE_INC_DROPBOX;
+    case PDS_ERR_CACHE:    return PDSHARE_INC_LINKCACHE;
+    default:               return PDSHARE_INC_COUNT;
+    }
+}
+
 int pdshare_once(pdshare_once_t which)
 {
     if (!once_flags || which < 0 || which >= PDSHARE_ONCE_COUNT) return 1;

@@ -237,6 +237,7 @@ void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t
     apr_file_t *f;
     apr_finfo_t fi;
     ex_t x;
+    pds_err_t *e;
     int cat;
 
     memset(&x, 0, sizeof(x));
@@ -262,9 +263,9 @@ void pds_export_run(pds_runner_t *run, pds_job_t *job, const pds_export_policy_t
         *error = "the file has no local copy";
         return;
     }
-    if (pds_dbx_session(run->env, job->owner, &x.s)) {
+    if ((e = pds_dbx_session(run->env, job->owner, &x.s))) {
         *error = apr_psprintf(ctx->pool, "no usable Dropbox connection: %s",
-                              run->env->why ? run->env->why : "unknown");
+                              e->detail ? e->detail : e->message);
         *retry_in = 60 * job->attempts;
         return;
     }
