@@ -186,7 +186,7 @@ static void connect_flow(apr_pool_t *p, const fz_answer_t *answers, int n)
     FZ_CHECK(return_to && !strcmp(return_to, "/pd/settings"), "return_to lost");
     if (e) {
         FZ_CHECK(e->status == 400 || e->status == 503, "connect_finish: %d %s", e->status, e->code);
-        FZ_CHECK(ctx->dbx->why != NULL, "connect_finish failed (%s) without a reason", e->code);
+        FZ_CHECK(e->detail != NULL, "connect_finish failed (%s) without a reason", e->code);
     }
     e = pds_dbx_status(ctx->dbx, &status);
     FZ_CHECK(!e, "status: %s", e->message);
@@ -197,7 +197,6 @@ static void connect_flow(apr_pool_t *p, const fz_answer_t *answers, int n)
         FZ_CHECK(folder && folder[0] == '/', "connected with folder %s",
                  folder ? folder : "(null)");
     }
-    ctx->dbx->why = NULL;
     if (!pds_dbx_session(ctx->dbx, "carol", &s) && s) listing(ctx, s);
 }
 

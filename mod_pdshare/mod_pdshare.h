@@ -108,6 +108,9 @@ typedef enum {
     PDSHARE_INC_LINKCACHE,
     PDSHARE_INC_COUNT
 } pdshare_incident_t;
+/* The incident an error of this kind belongs to; PDSHARE_INC_COUNT: none
+ * (the request's own fault, or the producer's state). */
+pdshare_incident_t pdshare_incident_of(pds_err_kind_e kind);
 void pdshare_incident_init(apr_pool_t *pconf, server_rec *s);
 /* Things logged once per server (all children), e.g. a configuration
  * problem seen at run time. */

@@ -62,6 +62,7 @@ int pdshare_api_handler(request_rec *r)
     const char *path, *user = r->user;
     pds_ctx_t *ctx;
     pds_reply_t reply;
+    pdshare_incident_t inc;
     json_t *body = NULL;
     int write = 0;
 
@@ -152,18 +153,25 @@ int pdshare_api_handler(request_rec *r)
     pds_api_handle(ctx, r->method, path, r->args, body, &reply);
     if (reply.allow) apr_table_setn(r->err_headers_out, "Allow", reply.allow);
     if (reply.location) apr_table_setn(r->headers_out, "Location", reply.location);
-    /* A 5xx is Dropbox's or the database's incident; it is logged once per
-     * incident, the rest at info. A write that went through ends a database
-     * incident (a read may work while writes still fail: SQLite locked). */
-    if (reply.status >= 500)
-        pdshare_incident_fail(r, r->server, ctx->dbx->why ? PDSHARE_INC_DROPBOX
-                              : PDSHARE_INC_DATABASE, APLOG_ERR, "PDS00020: %s %s answered %d: %s",
+    /* A 5xx of the database, Dropbox or the link cache is an incident of
+     * that kind (the error's kind alone says which), logged once per
+     * incident; our own 5xx is an error, the producer's state (Dropbox not
+     * connected, expired, revoked) and the rest are info. A write that went
+     * through ends a database incident (a read may work while writes still
+     * fail: SQLite locked). */
+    inc = reply.status >= 500 ? pdshare_incident_of(reply.kind) : PDSHARE_INC_COUNT;
+    if (inc != PDSHARE_INC_COUNT)
+        pdshare_incident_fail(r, r->server, inc, APLOG_ERR, "PDS00020: %s %s answered %d: %s",
                               r->method, path, reply.status, reply.log ? reply.log : "no detail");
+    else if (reply.status >= 500 && reply.kind != PDS_ERR_NOT_CONNECTED)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00020: %s %s answered %d: %s",
+                      r->method, path, reply.status, reply.log ? reply.log : "no detail");
     else {
-        if (r->method_number != M_GET) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
-        if (reply.log)
+        if (r->method_number != M_GET && reply.status < 500)
+            pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
+        if (reply.log || reply.status >= 500)
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00020: %s %s answered %d: %s",
-                          r->method, path, reply.status, reply.log);
+                          r->method, path, reply.status, reply.log ? reply.log : "no detail");
         if (reply.warn)
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PDS00130: %s %s: %s",
                           r->method, path, reply.warn);

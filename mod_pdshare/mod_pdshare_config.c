@@ -509,7 +509,9 @@ int pdshare_config_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         if (c->memcache && !c->cache) {
             int threads = 0;
             const char *why = NULL;
-            ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+            /* As mod_socache_memcache: the most threads a child can ever
+             * have (ThreadLimit), not today's ThreadsPerChild. */
+            ap_mpm_query(AP_MPMQ_HARD_LIMIT_THREADS, &threads);
             if (pds_cache_memcache(pconf, c->memcache, threads > 0 ? threads : 1, &c->cache,
                                    &why) != APR_SUCCESS) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, "PDS00006: PDShareMemcache: %s", why);

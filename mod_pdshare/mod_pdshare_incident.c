@@ -75,6 +75,16 @@ void pdshare_incident_init(apr_pool_t *pconf, server_rec *s)
     once_flags = (volatile apr_uint32_t *)(slots + PDSHARE_INC_COUNT);
 }
 
+pdshare_incident_t pdshare_incident_of(pds_err_kind_e kind)
+{
+    switch (kind) {
+    case PDS_ERR_DATABASE: return PDSHARE_INC_DATABASE;
+    case PDS_ERR_DROPBOX:  return PDSHARE_INC_DROPBOX;
+    case PDS_ERR_CACHE:    return PDSHARE_INC_LINKCACHE;
+    default:               return PDSHARE_INC_COUNT;
+    }
+}
+
 int pdshare_once(pdshare_once_t which)
 {
     if (!once_flags || which < 0 || which >= PDSHARE_ONCE_COUNT) return 1;
@@ -85,9 +95,15 @@ static void vfail(request_rec *r, server_rec *s, pdshare_incident_t kind, apr_ti
                   int level, const char *fmt, va_list ap)
 {
     incident_slot *slot = slots ? &slots[kind] : NULL;
-    apr_pool_t *p = r ? r->pool : s->process->pool;
     apr_uint32_t now = now_sec(), reminded;
-    const char *detail = apr_pvsprintf(p, fmt, ap);
+    /* Without a request (the job worker's thread, mod_dbd's post_connect
+     * hook) there is no pool of this thread's own: s->process->pool is
+     * shared by every thread and never cleared. A line fits on the stack. */
+    char buf[HUGE_STRING_LEN];
+    const char *detail = buf;
+
+    if (r) detail = apr_pvsprintf(r->pool, fmt, ap);
+    else apr_vsnprintf(buf, sizeof(buf), fmt, ap);
 
     if (!slot) {                       /* before post_config: nothing to count with */
         ap_log_error(APLOG_MARK, level, 0, s, "%s", detail);

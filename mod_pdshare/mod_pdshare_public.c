@@ -206,20 +206,28 @@ static int send_asset(request_rec *r, const char *name, const char *version)
     return OK;
 }
 
-/* A Dropbox problem for a visitor: 503 with Retry-After, and the detail
- * (never a token) in the log. Dropbox failing (network, 5xx, 429, an
- * unreadable answer) is an incident, logged once; one producer's
- * connection missing, expired or revoked is that producer's state, seen on
- * their settings page, and logged at info only. */
-static int send_dropbox_unavailable(request_rec *r, const char *nonce, pds_ctx_t *ctx,
-                                    const pds_err_t *e, int retry_after, json_t *producer)
+/* Downloads cannot be had: 503 with Retry-After, and the detail (never a
+ * token) in the log. The error's kind says what failed: the database or
+ * Dropbox failing (network, 5xx, 429, an unreadable answer) is an incident
+ * of that kind, logged once; one producer's connection missing, expired or
+ * revoked is that producer's state, seen on their settings page, and
+ * logged at info only. */
+static int send_dropbox_unavailable(request_rec *r, const char *nonce, const pds_err_t *e,
+                                    int retry_after, json_t *producer)
 {
-    const char *why = ctx->dbx->why ? ctx->dbx->why : e ? e->message : "no detail";
-    if (!e || !strcmp(e->code, "dropbox_unavailable"))
-        pdshare_incident_fail(r, r->server, PDSHARE_INC_DROPBOX, APLOG_WARNING,
+    const char *why = e->detail ? e->detail : e->message;
+    pdshare_incident_t inc = pdshare_incident_of(e->kind);
+    if (inc == PDSHARE_INC_DATABASE) {
+        pdshare_incident_fail(r, r->server, inc, APLOG_ERR, "PDS00040: download unavailable: %s",
+                              why);
+        return send_unavailable(r, nonce);
+    }
+    if (inc != PDSHARE_INC_COUNT)
+        pdshare_incident_fail(r, r->server, inc, APLOG_WARNING,
                               "PDS00040: download unavailable: %s", why);
     else
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00040: download unavailable: %s", why);
+        ap_log_rerror(APLOG_MARK, e->kind == PDS_ERR_NOT_CONNECTED ? APLOG_INFO : APLOG_ERR, 0,
+                      r, "PDS00040: download unavailable: %s", why);
     send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
                 "Downloads are unavailable right now",
                 "The producer's files cannot be reached at the moment. "
@@ -397,7 +405,7 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     if (!f->dropbox_path && f->local_path)
         return serve_local(r, nonce, ctx, share, f, kind);
     if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
-        return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
+        return send_dropbox_unavailable(r, nonce, e, 0, producer);
     memset(&fill, 0, sizeof(fill));
     fill.env = ctx->dbx;
     fill.session = s;
@@ -427,11 +435,11 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     if (rv != APR_SUCCESS) {
         /* Dropbox refused the producer's token (refresh answered invalid_grant,
          * or another auth error): that producer's state, not an outage. */
-        const pds_err_t *refused = fill.res.status == 401 && !fill.res.transient
-            ? pds_err(r->pool, 503, "dropbox_revoked", "the Dropbox connection was refused")
-            : NULL;
-        ctx->dbx->why = fill.res.why ? fill.res.why : ctx->dbx->why;
-        return send_dropbox_unavailable(r, nonce, ctx, refused, fill.res.retry_after, producer);
+        const pds_err_t *failed = fill.res.status == 401 && !fill.res.transient
+            ? pds_err_of(r->pool, PDS_ERR_NOT_CONNECTED, 503, "dropbox_revoked", fill.res.why,
+                         "the Dropbox connection was refused")
+            : pds_dbx_failed(ctx->dbx, &fill.res);
+        return send_dropbox_unavailable(r, nonce, failed, fill.res.retry_after, producer);
     }
     /* HEAD never counts, nor a Range past byte 0. */
     counted = !r->header_only && redirect_asks_first_byte(r, f->size);
@@ -630,7 +638,7 @@ static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
             return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
                                "A file of this download is no longer available.", producer);
         if (f->dropbox_path && !s && (e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
-            return send_dropbox_unavailable(r, nonce, ctx, e, 0, producer);
+            return send_dropbox_unavailable(r, nonce, e, 0, producer);
     }
     z->zip = pds_zip_create(r->pool, r->request_time, zip_out, z);
     z->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
@@ -690,8 +698,9 @@ static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
                                producer);
         }
         if (failure == ZIP_DROPBOX) {
-            ctx->dbx->why = why;
-            return send_dropbox_unavailable(r, nonce, ctx, NULL, res.retry_after, producer);
+            return send_dropbox_unavailable(r, nonce, pds_err_of(r->pool, PDS_ERR_DROPBOX, 503,
+                                            "dropbox_unavailable", why, "Dropbox failed"),
+                                            res.retry_after, producer);
         }
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00102: ZIP not sent: %s", why);
         return send_unavailable(r, nonce);

@@ -21,10 +21,10 @@ void pds_reply_error(pds_ctx_t *ctx, pds_reply_t *out, const pds_err_t *e)
     if (!err)   /* a message that is not UTF-8 (it may quote the request) */
         err = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", "the request was refused");
     out->status = e->status;
+    out->kind = e->kind;
     out->body = pds_json_pool(ctx->pool, err);
-    if (!out->log && ctx->dbx && ctx->dbx->why) out->log = ctx->dbx->why;
-    if (!out->log && e->status >= 500 && ctx->db && ctx->db->last_error)
-        out->log = ctx->db->last_error;
+    /* Detail for the log only (never a secret); the kind says what failed. */
+    if (!out->log) out->log = e->detail;
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -147,7 +147,7 @@ static pds_err_t *dropbox_callback(pds_ctx_t *ctx, const char *query, pds_reply_
                                 e ? e->code : "", NULL);
     if (e) {
         *res = json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", e->message);
-        if (ctx->dbx->why) out->log = ctx->dbx->why;
+        out->log = e->detail;
     }
     else {
         *res = json_pack("{s:b}", "connected", 1);

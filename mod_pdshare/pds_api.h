@@ -10,6 +10,7 @@
 
 typedef struct {
     int status;
+    pds_err_kind_e kind;         /* of the error answered (pds_reply_error); else 0 */
     json_t *body;                /* NULL: no body (204) */
     const char *allow;           /* for 405: the methods the route takes */
     const char *location;        /* for 302: where to */

@@ -13,9 +13,8 @@ void pds_settings_init(pds_settings_t *s)
 
 pds_err_t *pds_db_failed(pds_ctx_t *ctx)
 {
-    pds_err_t *e = pds_err(ctx->pool, 503, "unavailable",
-                           "the database is not available; try again shortly");
-    return e;
+    return pds_err_of(ctx->pool, PDS_ERR_DATABASE, 503, "unavailable", ctx->db->last_error,
+                      "the database is not available; try again shortly");
 }
 
 pds_err_t *pds_not_found(pds_ctx_t *ctx, const char *what)

@@ -14,21 +14,34 @@ enum { AC_USER, AC_ACCOUNT, AC_EMAIL, AC_NAME, AC_TYPE, AC_TEAM, AC_ROOT_NS, AC_
 
 static pds_err_t *not_configured(pds_dbx_env_t *env)
 {
-    return pds_err(env->ctx->pool, 503, "dropbox_not_configured",
-                   "Dropbox is not configured on this server (PDShareDropboxAppKey)");
+    return pds_err_of(env->ctx->pool, PDS_ERR_NOT_CONNECTED, 503, "dropbox_not_configured",
+                      NULL, "Dropbox is not configured on this server (PDShareDropboxAppKey)");
 }
 
 static pds_err_t *db_failed(pds_dbx_env_t *env)
 {
-    env->why = env->ctx->db->last_error;
     return pds_db_failed(env->ctx);
 }
 
 pds_err_t *pds_dbx_failed(pds_dbx_env_t *env, const pds_dbx_res_t *res)
 {
-    env->why = res->why;
-    return pds_err(env->ctx->pool, 503, "dropbox_unavailable",
-                   "Dropbox did not answer as expected; try again shortly");
+    return pds_err_of(env->ctx->pool, PDS_ERR_DROPBOX, 503, "dropbox_unavailable", res->why,
+                      "Dropbox did not answer as expected; try again shortly");
+}
+
+/* Dropbox answered, but not what we can use. */
+static pds_err_t *dbx_unexpected(pds_dbx_env_t *env, const char *why)
+{
+    return pds_err_of(env->ctx->pool, PDS_ERR_DROPBOX, 503, "dropbox_unavailable", why,
+                      "Dropbox answered unexpectedly");
+}
+
+/* A sealed token that does not open: the connection cannot be used. */
+static pds_err_t *unsealable(pds_dbx_env_t *env)
+{
+    return pds_err_of(env->ctx->pool, PDS_ERR_DROPBOX, 503, "dropbox_unavailable",
+                      "a sealed Dropbox token does not open: was PDShareDataKeyFile changed?",
+                      "the Dropbox connection cannot be used");
 }
 
 static const char *ctx_access(pds_dbx_env_t *env, const char *user)
@@ -130,22 +143,19 @@ static int revoke_at_dropbox(pds_dbx_env_t *env, const char **r, const char **wh
     pds_dbx_session_t *s = NULL;
     pds_dbx_res_t res;
     pds_err_t *e;
-    const char *saved = env->why;
     int ok = 0;
     *why = NULL;
     /* Refused or expired without a refresh token: nothing live is left. */
     if (!strcmp(r[AC_STATUS], "revoked") || !strcmp(r[AC_STATUS], "expired")) return 0;
-    env->why = NULL;
     if ((e = pds_dbx_session(env, r[AC_USER], &s)) || !s) {
         /* Found refused or expired on the way: nothing live either. */
         if (!e || (strcmp(e->code, "dropbox_revoked") && strcmp(e->code, "dropbox_expired")))
-            *why = env->why ? env->why : "no usable token";
+            *why = e && e->detail ? e->detail : "no usable token";
     }
     else if (pds_dbx_session_rpc(env, s, "auth/token/revoke", NULL, &res) == APR_SUCCESS)
         ok = 1;
     else if (res.status != 401 || res.transient)     /* 401, refresh refused: dead already */
         *why = res.why ? res.why : "auth/token/revoke failed";
-    env->why = saved;
     return ok;
 }
 
@@ -182,18 +192,18 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
     if (pds_parse_int64(st[4], 0, APR_INT64_MAX, &created)
         || created + PDS_STATE_TTL < env->ctx->now)
         return pds_err(p, 400, "expired_state", "this authorization took too long; start again");
-    if (error && *error) {
-        env->why = apr_psprintf(p, "Dropbox authorization answered error=%.40s",
-                                pds_valid_text(error, 40) ? error : "(unprintable)");
-        return pds_err(p, 403, "access_denied", "Dropbox access was not granted");
-    }
+    if (error && *error)
+        return pds_err_of(p, PDS_ERR_INPUT, 403, "access_denied",
+                          apr_psprintf(p, "Dropbox authorization answered error=%.40s",
+                                       pds_valid_text(error, 40) ? error : "(unprintable)"),
+                          "Dropbox access was not granted");
     if (!code || !*code || !pds_valid_text(code, 512))
         return pds_err(p, 400, "invalid_request", "the authorization answer has no code");
     verifier = pds_unseal(p, env->key, apr_pstrcat(p, "pkce:", env->ctx->user, NULL), st[1]);
-    if (!verifier) {
-        env->why = "the PKCE verifier does not open: was PDShareDataKeyFile changed?";
-        return pds_err(p, 503, "unavailable", "the connection could not be completed");
-    }
+    if (!verifier)
+        return pds_err_of(p, PDS_ERR_INTERNAL, 503, "unavailable",
+                          "the PKCE verifier does not open: was PDShareDataKeyFile changed?",
+                          "the connection could not be completed");
 
     form = apr_table_make(p, 8);
     apr_table_setn(form, "grant_type", "authorization_code");
@@ -203,21 +213,18 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
     apr_table_setn(form, "client_id", env->dbx->app_key);
     apr_table_setn(form, "client_secret", env->dbx->app_secret);
     if (pds_dbx_token(p, env->dbx, form, &res) != APR_SUCCESS) {
-        if (!res.transient) {
-            env->why = res.why;
-            return pds_err(p, 400, "invalid_grant",
-                           "Dropbox did not accept the authorization; start again");
-        }
+        if (!res.transient)
+            return pds_err_of(p, PDS_ERR_INPUT, 400, "invalid_grant", res.why,
+                              "Dropbox did not accept the authorization; start again");
         return pds_dbx_failed(env, &res);
     }
     tok = res.result;
     access = jstr(tok, "access_token");
     refresh = jstr(tok, "refresh_token");
     expires_in = expires_in_of(tok);
-    if (!token_ok(access) || (refresh && !token_ok(refresh))) {
-        env->why = "oauth2/token: the answer holds no usable access_token or refresh_token";
-        return pds_err(p, 503, "dropbox_unavailable", "Dropbox answered unexpectedly");
-    }
+    if (!token_ok(access) || (refresh && !token_ok(refresh)))
+        return dbx_unexpected(env, "oauth2/token: the answer holds no usable access_token"
+                              " or refresh_token");
 
     memset(&s, 0, sizeof(s));
     s.username = env->ctx->user;
@@ -234,11 +241,9 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
         type = "team";
         root_ns = jstr(root_info, "root_namespace_id");
         home = jstr(root_info, "home_path");
-        if (!root_ns || !home || home[0] != '/') {
-            env->why = "users/get_current_account: a team root_info without root_namespace_id"
-                       " or home_path";
-            return pds_err(p, 503, "dropbox_unavailable", "Dropbox answered unexpectedly");
-        }
+        if (!root_ns || !home || home[0] != '/')
+            return dbx_unexpected(env, "users/get_current_account: a team root_info without"
+                                  " root_namespace_id or home_path");
         s.auth.path_root = pds_dbx_arg_header(p, pds_json_pool(p,
                                json_pack("{s:s,s:s}", ".tag", "root", "root", root_ns)));
     }
@@ -246,10 +251,8 @@ pds_err_t *pds_dbx_connect_finish(pds_dbx_env_t *env, const char *code, const ch
         type = "team";            /* a team member without a separate team root */
     }
     s.account_id = jstr(acct, "account_id");
-    if (!s.account_id) {
-        env->why = "users/get_current_account: no account_id";
-        return pds_err(p, 503, "dropbox_unavailable", "Dropbox answered unexpectedly");
-    }
+    if (!s.account_id)
+        return dbx_unexpected(env, "users/get_current_account: no account_id");
     s.account_type = type;
     s.path_prefix = home;
     s.folder_path = apr_pstrcat(p, home, env->root, NULL);
@@ -329,10 +332,7 @@ static pds_err_t *session_from_row(pds_dbx_env_t *env, const char **r, pds_dbx_s
                                 json_pack("{s:s,s:s}", ".tag", "root", "root", r[AC_ROOT_NS])));
     if (pds_parse_int64(r[AC_EXPIRES], 0, APR_INT64_MAX, &s->expires_at)) s->expires_at = 0;
     s->auth.access_token = pds_unseal(p, env->key, ctx_access(env, s->username), r[AC_ACCESS]);
-    if (!s->auth.access_token) {
-        env->why = "a sealed Dropbox token does not open: was PDShareDataKeyFile changed?";
-        return pds_err(p, 503, "dropbox_unavailable", "the Dropbox connection cannot be used");
-    }
+    if (!s->auth.access_token) return unsealable(env);
     *out = s;
     return NULL;
 }
@@ -348,16 +348,14 @@ static pds_err_t *refresh(pds_dbx_env_t *env, pds_dbx_session_t *s)
     apr_int64_t expires_in = 0;
 
     if (!s->refresh_sealed) {
-        env->why = "the access token expired and there is no refresh token";
         EXEC(env->ctx->db, "pds_account_status", NULL, "expired",
              pds_db_i64(p, env->ctx->now), s->username, s->account_id);
-        return pds_err(p, 503, "dropbox_expired", "the Dropbox connection has expired");
+        return pds_err_of(p, PDS_ERR_NOT_CONNECTED, 503, "dropbox_expired",
+                          "the access token expired and there is no refresh token",
+                          "the Dropbox connection has expired");
     }
     rt = pds_unseal(p, env->key, ctx_refresh(env, s->username), s->refresh_sealed);
-    if (!rt) {
-        env->why = "a sealed Dropbox token does not open: was PDShareDataKeyFile changed?";
-        return pds_err(p, 503, "dropbox_unavailable", "the Dropbox connection cannot be used");
-    }
+    if (!rt) return unsealable(env);
     form = apr_table_make(p, 4);
     apr_table_setn(form, "grant_type", "refresh_token");
     apr_table_setn(form, "refresh_token", rt);
@@ -365,23 +363,22 @@ static pds_err_t *refresh(pds_dbx_env_t *env, pds_dbx_session_t *s)
     apr_table_setn(form, "client_secret", env->dbx->app_secret);
     if (pds_dbx_token(p, env->dbx, form, &res) != APR_SUCCESS) {
         if (res.status == 400 && res.tag && !strcmp(res.tag, "invalid_grant")) {
-            env->why = apr_psprintf(p, "the Dropbox refresh token of %s was refused"
-                                    " (invalid_grant): the connection is now revoked",
-                                    s->username);
             if (EXEC(env->ctx->db, "pds_account_status", NULL, "revoked",
                      pds_db_i64(p, env->ctx->now), s->username, s->account_id))
                 return db_failed(env);
-            return pds_err(p, 503, "dropbox_revoked",
-                           "the producer's Dropbox connection was revoked");
+            return pds_err_of(p, PDS_ERR_NOT_CONNECTED, 503, "dropbox_revoked",
+                              apr_psprintf(p, "the Dropbox refresh token of %s was refused"
+                                           " (invalid_grant): the connection is now revoked",
+                                           s->username),
+                              "the producer's Dropbox connection was revoked");
         }
         return pds_dbx_failed(env, &res);
     }
     access = jstr(res.result, "access_token");
     expires_in = expires_in_of(res.result);
-    if (!token_ok(access)) {
-        env->why = "oauth2/token (refresh): the answer holds no usable access_token";
-        return pds_err(p, 503, "dropbox_unavailable", "Dropbox answered unexpectedly");
-    }
+    if (!token_ok(access))
+        return dbx_unexpected(env, "oauth2/token (refresh): the answer holds no usable"
+                              " access_token");
     sealed = pds_seal(p, env->key, ctx_access(env, s->username), access);
     if (!sealed) return pds_err(p, 503, "unavailable", "cannot seal the token");
     s->auth.access_token = access;
@@ -442,7 +439,7 @@ static int session_renew(pds_dbx_auth_t *a, int kind, json_t *error, pds_dbx_res
     pds_err_t *e;
     if (kind == PDS_DBX_RENEW_ROOT) return renew_root(s, error, res);
     if (!(e = refresh(s->env, s))) return 0;
-    res->why = s->env->why ? s->env->why : e->message;
+    res->why = e->detail ? e->detail : e->message;
     res->transient = strcmp(e->code, "dropbox_revoked") != 0;
     return -1;
 }
@@ -454,19 +451,19 @@ pds_err_t *pds_dbx_session(pds_dbx_env_t *env, const char *owner, pds_dbx_sessio
     pds_err_t *e;
     if (!env->dbx) return not_configured(env);
     if ((e = account_row(env, owner, &r))) return e;
-    if (!r) {
-        env->why = apr_psprintf(p, "%s has not connected Dropbox", owner);
-        return pds_err(p, 503, "not_connected", "Dropbox is not connected");
-    }
-    if (!strcmp(r[AC_STATUS], "revoked")) {
-        env->why = apr_psprintf(p, "the Dropbox connection of %s is revoked", owner);
-        return pds_err(p, 503, "dropbox_revoked", "the producer's Dropbox connection was revoked");
-    }
+    if (!r)
+        return pds_err_of(p, PDS_ERR_NOT_CONNECTED, 503, "not_connected",
+                          apr_psprintf(p, "%s has not connected Dropbox", owner),
+                          "Dropbox is not connected");
+    if (!strcmp(r[AC_STATUS], "revoked"))
+        return pds_err_of(p, PDS_ERR_NOT_CONNECTED, 503, "dropbox_revoked",
+                          apr_psprintf(p, "the Dropbox connection of %s is revoked", owner),
+                          "the producer's Dropbox connection was revoked");
     if ((e = session_from_row(env, r, out))) return e;
     if ((*out)->expires_at - PDS_REFRESH_MARGIN <= env->ctx->now) {
         if ((e = refresh(env, *out))) {
             /* A token that is still valid serves while Dropbox's token endpoint is down. */
-            if ((*out)->expires_at > env->ctx->now && !strcmp(e->code, "dropbox_unavailable"))
+            if ((*out)->expires_at > env->ctx->now && e->kind == PDS_ERR_DROPBOX)
                 return NULL;
             return e;
         }
@@ -499,7 +496,6 @@ pds_err_t *pds_dbx_disconnect(pds_dbx_env_t *env, json_t **out)
     /* Revoke at Dropbox (which also ends the refresh token), then forget.
      * A connection Dropbox already dropped is forgotten all the same. */
     revoked = revoke_at_dropbox(env, r, &why);
-    if (why) env->why = why;
     if (EXEC(env->ctx->db, "pds_account_delete", NULL, env->ctx->user)) return db_failed(env);
     *out = json_pack("{s:b,s:b}", "connected", 0, "revoked_at_dropbox", revoked);
     return NULL;

@@ -16,7 +16,6 @@ typedef struct pds_dbx_env_t {
     const pds_dbx_conf_t *dbx;       /* NULL: Dropbox is not configured */
     const unsigned char *key;        /* the data key (PDShareDataKeyFile) */
     const char *root;                /* PDShareDropboxRoot */
-    const char *why;                 /* set on failure: detail for the error log */
     const char *notice;              /* set on success: a problem worth a warning (no secret) */
 } pds_dbx_env_t;
 

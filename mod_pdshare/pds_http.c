@@ -10,6 +10,9 @@ static const pds_http_impl_t *impl_in_use;
 apr_status_t pds_http_global_init(void)
 {
     static int done;
+    /* The implementation is chosen here, before any thread runs, so that
+     * requests only ever read impl_in_use. */
+    if (!impl_in_use) impl_in_use = pds_http_curl();
     if (done) return APR_SUCCESS;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return APR_EGENERAL;
     done = 1;
@@ -23,10 +26,10 @@ void pds_http_use(const pds_http_impl_t *impl)
 
 apr_status_t pds_http_perform(apr_pool_t *p, const pds_http_req_t *req, pds_http_resp_t *resp)
 {
+    const pds_http_impl_t *impl = impl_in_use ? impl_in_use : pds_http_curl();
     /* Filled whatever the implementation does on its early returns. */
     memset(resp, 0, sizeof(*resp));
-    if (!impl_in_use) impl_in_use = pds_http_curl();
-    return impl_in_use->perform(p, req, resp);
+    return impl->perform(p, req, resp);
 }
 
 typedef struct {

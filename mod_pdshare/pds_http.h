@@ -48,7 +48,9 @@ typedef struct {
     apr_status_t (*perform)(apr_pool_t *p, const pds_http_req_t *req, pds_http_resp_t *resp);
 } pds_http_impl_t;
 
-/* curl_global_init: once, before threads or children (post_config). */
+/* curl_global_init, and libcurl as the implementation unless one was
+ * installed: once, before threads or children (post_config). A process
+ * that never calls it (pdsharectl, the unit tests) uses libcurl. */
 apr_status_t pds_http_global_init(void);
 const pds_http_impl_t *pds_http_curl(void);
 void pds_http_use(const pds_http_impl_t *impl);

@@ -154,9 +154,10 @@ int pds_attempt_checkpoint(pds_attempt_t *a)
 
 int pds_attempt_open_session(pds_attempt_t *a)
 {
-    if (!pds_dbx_session(a->run->env, a->job->owner, &a->s)) return 1;
+    pds_err_t *e = pds_dbx_session(a->run->env, a->job->owner, &a->s);
+    if (!e) return 1;
     a->error = apr_psprintf(a->ctx->pool, "no usable Dropbox connection: %s",
-                            a->run->env->why ? a->run->env->why : "unknown");
+                            e->detail ? e->detail : e->message);
     a->retry_in = 60 * a->job->attempts;
     return 0;
 }

@@ -22,14 +22,37 @@ int pds_category_from_name(const char *name)
     return -1;
 }
 
-pds_err_t *pds_err(apr_pool_t *p, int status, const char *code, const char *fmt, ...)
+static pds_err_t *verr(apr_pool_t *p, pds_err_kind_e kind, int status, const char *code,
+                       const char *detail, const char *fmt, va_list ap)
 {
     pds_err_t *e = apr_palloc(p, sizeof(*e));
-    va_list ap;
-    va_start(ap, fmt);
     e->status = status;
     e->code = code;
     e->message = apr_pvsprintf(p, fmt, ap);
+    e->kind = kind;
+    e->detail = detail;
+    return e;
+}
+
+pds_err_t *pds_err(apr_pool_t *p, int status, const char *code, const char *fmt, ...)
+{
+    pds_err_t *e;
+    pds_err_kind_e kind = status == 404 ? PDS_ERR_NOT_FOUND : status == 409 ? PDS_ERR_CONFLICT
+                        : status < 500 ? PDS_ERR_INPUT : PDS_ERR_INTERNAL;
+    va_list ap;
+    va_start(ap, fmt);
+    e = verr(p, kind, status, code, NULL, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+pds_err_t *pds_err_of(apr_pool_t *p, pds_err_kind_e kind, int status, const char *code,
+                      const char *detail, const char *fmt, ...)
+{
+    pds_err_t *e;
+    va_list ap;
+    va_start(ap, fmt);
+    e = verr(p, kind, status, code, detail, fmt, ap);
     va_end(ap);
     return e;
 }

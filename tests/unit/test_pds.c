@@ -454,6 +454,38 @@ static void test_ct_streq(void **state)
     assert_false(pds_ct_streq(t, u));
 }
 
+/* Every error carries its kind: from the status, or given (the database);
+ * an API reply carries it to the glue with the detail for the log. */
+static void test_error_kinds(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    pds_reply_t out;
+    pds_err_t *e;
+
+    assert_int_equal(pds_err(p, 400, "invalid_field", "x")->kind, PDS_ERR_INPUT);
+    assert_int_equal(pds_err(p, 413, "payload_too_large", "x")->kind, PDS_ERR_INPUT);
+    assert_int_equal(pds_err(p, 404, "not_found", "x")->kind, PDS_ERR_NOT_FOUND);
+    assert_int_equal(pds_err(p, 409, "conflict", "x")->kind, PDS_ERR_CONFLICT);
+    assert_int_equal(pds_err(p, 503, "unavailable", "x")->kind, PDS_ERR_INTERNAL);
+    assert_null(pds_err(p, 400, "invalid_field", "x")->detail);
+    e = pds_err_of(p, PDS_ERR_DROPBOX, 503, "dropbox_unavailable", "files/x: 500", "%s", "m");
+    assert_int_equal(e->kind, PDS_ERR_DROPBOX);
+    assert_string_equal(e->detail, "files/x: 500");
+    assert_string_equal(e->message, "m");
+
+    fx->db.last_error = "pds_track_get: disk I/O error";
+    e = pds_db_failed(&fx->ctx);
+    assert_int_equal(e->kind, PDS_ERR_DATABASE);
+    assert_int_equal(e->status, 503);
+    assert_string_equal(e->detail, "pds_track_get: disk I/O error");
+    memset(&out, 0, sizeof(out));
+    pds_reply_error(&fx->ctx, &out, e);
+    assert_int_equal(out.status, 503);
+    assert_int_equal(out.kind, PDS_ERR_DATABASE);
+    assert_string_equal(out.log, "pds_track_get: disk I/O error");
+}
+
 static void test_new_id(void **state)
 {
     fx_t *fx = *state;
@@ -2542,6 +2574,7 @@ int main(void)
         T(test_logmask),
         T(test_ct_streq),
         T(test_new_id),
+        TDB(test_error_kinds),
         T(test_b64url_and_time),
         T(test_html_escape),
         T(test_parse_int64),
