@@ -53,12 +53,14 @@ typedef struct {
     const char *mail_from;
     const char *share_path;
     int job_lease;
+    const char *spool_dir;                /* visitor events before they are committed */
     /* Derived in post_config (and child_init for the in-process cache). */
     pds_tmpl_set_t *templates;
     pds_settings_t settings;
     pds_dbx_conf_t dbx;
     int dbx_enabled;
     pds_cache_t *cache;                   /* temporary links */
+    struct pdshare_counter_t *counter;    /* per child (mod_pdshare_counter.c) */
 } pdshare_srv_conf;
 
 /* Defaults (SPEC §2). */
@@ -115,6 +117,7 @@ typedef enum {
     PDSHARE_INC_DATABASE,
     PDSHARE_INC_DROPBOX,
     PDSHARE_INC_LINKCACHE,
+    PDSHARE_INC_SPOOL,
     PDSHARE_INC_COUNT
 } pdshare_incident_t;
 void pdshare_incident_init(apr_pool_t *pconf, server_rec *s);
