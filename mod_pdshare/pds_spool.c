@@ -161,11 +161,8 @@ apr_array_header_t *pds_spool_decode_all(apr_pool_t *p, const char *buf, apr_siz
             at += used;
             continue;
         }
-        if (d == PDS_SPOOL_SHORT) {           /* a torn tail: the child died writing it */
-            *skipped += len - at;
-            break;
-        }
-        /* Damage: look for the next record marker after this byte. */
+        /* Damage, or a record cut short (a write torn by a full disk, or the
+         * child killed inside write(2)): go on from the next record marker. */
         {
             apr_size_t next = at + 1;
             while (next + 4 <= len && memcmp(buf + next, MAGIC, 4)) next++;
