@@ -5,11 +5,13 @@
 
 #define PDSHARE_DECLARING_MODULE
 #include "mod_pdshare.h"
+#include "mod_pdshare_counter.h"
 
 static int pdshare_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                server_rec *s)
 {
     int rc = pdshare_config_check(pconf, ptemp, s);
+    if (rc == OK) rc = pdshare_counter_post_config(pconf, ptemp, s);
     if (rc == OK) pdshare_incident_init(pconf, s);
     return rc;
 }
@@ -19,6 +21,7 @@ static void pdshare_register_hooks(apr_pool_t *p)
     ap_hook_post_config(pdshare_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pdshare_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pdshare_jobs_child_init, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_child_init(pdshare_counter_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(pdshare_api_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pdshare_public_handler, NULL, NULL, APR_HOOK_MIDDLE);
     pdshare_log_register_hooks(p);

@@ -54,6 +54,7 @@ typedef struct {
     const char *mail_from;
     const char *share_path;
     int job_lease;
+    const char *spool_dir;                /* visitor events before they are committed */
     /* Derived in post_config (and child_init for the in-process cache). */
     pds_tmpl_set_t *templates;
     const char *assets_version;           /* of htdocs/assets, NULL when unreadable */
@@ -61,6 +62,7 @@ typedef struct {
     pds_dbx_conf_t dbx;
     int dbx_enabled;
     pds_cache_t *cache;                   /* temporary links */
+    struct pdshare_counter_t *counter;    /* per child (mod_pdshare_counter.c) */
 } pdshare_srv_conf;
 
 /* Defaults: PDS_DEFAULT_* in pds_base.h, shared with pdsharectl. */
@@ -106,6 +108,7 @@ typedef enum {
     PDSHARE_INC_DATABASE,
     PDSHARE_INC_DROPBOX,
     PDSHARE_INC_LINKCACHE,
+    PDSHARE_INC_SPOOL,
     PDSHARE_INC_COUNT
 } pdshare_incident_t;
 /* The incident an error of this kind belongs to; PDSHARE_INC_COUNT: none

@@ -59,6 +59,7 @@ void *pdshare_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(mail_from);
     MERGE_PTR(share_path);
     MERGE_INT(job_lease);
+    MERGE_PTR(spool_dir);
 #undef MERGE_PTR
 #undef MERGE_INT
     return c;
@@ -356,6 +357,15 @@ static const char *set_job_lease(cmd_parms *cmd, void *dc, const char *arg)
     return parse_int(cmd, arg, 5, 3600, &conf_of(cmd)->job_lease);
 }
 
+static const char *set_spool_dir(cmd_parms *cmd, void *dc, const char *arg)
+{
+    CHECK_CONTEXT(cmd);
+    if (arg[0] != '/')
+        return bad(cmd, "'%s' must be an absolute path", arg);
+    conf_of(cmd)->spool_dir = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
 #define URL_FIELD(f) ((void *)APR_OFFSETOF(pdshare_srv_conf, f))
 
 /* The one list of directives; `apache2 -L` prints it, and the README's
@@ -399,6 +409,8 @@ const command_rec pdshare_cmds[] = {
                   "which uploaded files are exported: final, non-final or all"),
     AP_INIT_TAKE1("PDShareJobLease", set_job_lease, NULL, RSRC_CONF,
                   "seconds a worker holds a job before another may take it over"),
+    AP_INIT_TAKE1("PDShareSpoolDir", set_spool_dir, NULL, RSRC_CONF,
+                  "directory where visitor events wait for the database (created if missing)"),
     AP_INIT_TAKE1("PDShareSMTP", set_smtp, NULL, RSRC_CONF,
                   "smtp:// or smtps:// URL for collaborator notices"),
     AP_INIT_TAKE1("PDShareMailFrom", set_mail_from, NULL, RSRC_CONF,

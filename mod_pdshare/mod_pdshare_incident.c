@@ -40,6 +40,8 @@ static const struct {
     [PDSHARE_INC_DROPBOX]   = { "Dropbox", "PDS00073", "PDS00074", "PDS00075" },
     [PDSHARE_INC_LINKCACHE] = { "the link cache (memcached)", "PDS00041", "PDS00041",
                                 "PDS00042" },
+    [PDSHARE_INC_SPOOL]     = { "the visitor-event spool (PDShareSpoolDir)", "PDS00160",
+                                "PDS00164", "PDS00165" },
 };
 
 static incident_slot *slots;

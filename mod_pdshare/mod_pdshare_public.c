@@ -7,6 +7,7 @@
 #include <apr_lib.h>
 
 #include "mod_pdshare.h"
+#include "mod_pdshare_counter.h"
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_page.h"
@@ -344,7 +345,6 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
     apr_file_t *fd;
     apr_finfo_t fi;
     char *ascii, *ch;
-    pds_err_t *e;
 
     if (apr_file_open(&fd, f->local_path, APR_READ | APR_BINARY | APR_SENDFILE_ENABLED, 0,
                       r->pool) != APR_SUCCESS
@@ -371,15 +371,11 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
     apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
     ap_set_content_length(r, fi.size);
     if (r->header_only) return OK;                        /* HEAD never counts */
-    if (local_answer_has_first_byte(r, fi.size)) {
-        if ((e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
-                                  pds_category_names[f->category]))) {
-            pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                                  "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
-            apr_table_clear(r->headers_out);              /* none of the file's headers */
-            return send_unavailable(r, nonce);
-        }
-        pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
+    if (local_answer_has_first_byte(r, fi.size)
+        && pdshare_count(r, ctx, share[SH_ID], f->slot_id, f->id, kind,
+                         pds_category_names[f->category]) != APR_SUCCESS) {
+        apr_table_clear(r->headers_out);                  /* none of the file's headers */
+        return send_unavailable(r, nonce);
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_brigade_insert_file(bb, fd, 0, fi.size, r->pool);
@@ -443,13 +439,9 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     }
     /* HEAD never counts, nor a Range past byte 0. */
     counted = !r->header_only && redirect_asks_first_byte(r, f->size);
-    if (counted && (e = pds_event_record(ctx, share[SH_ID], f->slot_id, f->id, kind,
-                                         pds_category_names[f->category]))) {
-        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                              "PDS00043: recording a %s: %s", kind, ctx->db->last_error);
+    if (counted && pdshare_count(r, ctx, share[SH_ID], f->slot_id, f->id, kind,
+                                 pds_category_names[f->category]) != APR_SUCCESS)
         return send_unavailable(r, nonce);
-    }
-    if (counted) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     apr_table_setn(r->headers_out, "Location", link);
     return HTTP_MOVED_TEMPORARILY;
 }
@@ -508,21 +500,22 @@ static void zip_headers(zip_stream_t *z)
  * none; a failure before this point counts nothing. */
 static apr_status_t zip_record(zip_stream_t *z)
 {
-    request_rec *r = z->r;
-    int i, failed = 0;
-    pds_db_begin(z->ctx->db);
-    for (i = 0; i < z->files->nelts && !failed; i++) {
+    pds_event_t *events = apr_pcalloc(z->r->pool, sizeof(*events) * z->files->nelts);
+    int i;
+    for (i = 0; i < z->files->nelts; i++) {
         pds_page_file_t *f = APR_ARRAY_IDX(z->files, i, pds_page_file_t *);
-        failed = pds_event_record(z->ctx, z->share[SH_ID], f->slot_id, f->id, "download",
-                                  pds_category_names[f->category]) != NULL;
+        events[i].share_id = z->share[SH_ID];
+        events[i].track_id = f->slot_id;
+        events[i].file_id = f->id;
+        events[i].kind = "download";
+        events[i].category = pds_category_names[f->category];
     }
-    if (pds_db_end(z->ctx->db, failed) != APR_SUCCESS || failed) {
-        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                              "PDS00044: recording a ZIP download: %s", z->ctx->db->last_error);
+    /* One spool record: a torn one counts none of them. */
+    if (z->files->nelts
+        && pdshare_count_events(z->r, z->ctx, events, z->files->nelts) != APR_SUCCESS) {
         z->not_recorded = 1;
         return APR_EGENERAL;
     }
-    pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
     zip_headers(z);
     z->sent = 1;
     return APR_SUCCESS;
@@ -830,25 +823,17 @@ int pdshare_public_handler(request_rec *r)
         json_t *data = page_data(r, page->view, nonce);
         /* Count first: a view that cannot be recorded is not answered 200. A
          * link-preview fetcher's is recorded as a preview (pds_event_record). */
-        if (!r->header_only && (e = pds_event_record(ctx, share[SH_ID], NULL, NULL, "view", NULL))) {
-            pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                                  "PDS00033: recording a view of share %s: %s",
-                                  pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+        if (!r->header_only
+            && pdshare_count(r, ctx, share[SH_ID], NULL, NULL, "view", NULL) != APR_SUCCESS)
             return send_unavailable(r, nonce);
-        }
-        if (!r->header_only) pdshare_incident_ok(r->server, PDSHARE_INC_DATABASE);
         return send_html(r, HTTP_OK, "share", data);
     }
     if (rt.kind == R_JSON) {
         char *text;
         /* People's JSON fetches are not views; a link preview's is a preview. */
         if (!r->header_only && ctx->link_preview
-            && (e = pds_event_record(ctx, share[SH_ID], NULL, NULL, "preview", NULL))) {
-            pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                                  "PDS00033: recording a preview of share %s: %s",
-                                  pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+            && pdshare_count(r, ctx, share[SH_ID], NULL, NULL, "preview", NULL) != APR_SUCCESS)
             return send_unavailable_for(r, rt.kind, nonce);
-        }
         if (!(text = json_dumps(page->view, JSON_COMPACT | JSON_ENSURE_ASCII)))
             return HTTP_INTERNAL_SERVER_ERROR;
         ap_set_content_type(r, "application/json; charset=utf-8");

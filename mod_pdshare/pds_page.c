@@ -5,6 +5,7 @@
 #include "pds_util.h"
 #include "pds_page.h"
 #include "pds_profile.h"
+#include "pds_spool.h"
 
 static const char *const audio_formats[] = {
     "wav", "mp3", "aif", "aiff", "flac", "m4a", "ogg", "oga", "opus", "aac", NULL
@@ -281,10 +282,7 @@ pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *tr
 {
     const char *args[6] = { share_id, track_id, file_id, kind, category,
                             pds_db_i64(ctx->pool, ctx->now) };
-    if (ctx->link_preview) {
-        if (strcmp(kind, "view") && strcmp(kind, "preview")) return NULL;
-        args[3] = "preview";
-    }
+    if (!(args[3] = pds_event_kind(ctx->link_preview, kind))) return NULL;
     if (pds_db_exec(ctx->db, "pds_event_insert", NULL, 6, args)) return pds_db_failed(ctx);
     return NULL;
 }

@@ -57,7 +57,8 @@ int pds_category_permitted(const char **share, int category);
 int pds_zip_group(const char *name);
 /* The ZIP group of a file category: masters go with bounces. */
 int pds_zip_group_of(int category);
-/* Record a view, play or download; exact, one row per event. For a
+/* Record a view, play or download at once, one row per event (the unit
+ * tests; visitors' events go through the spool, pds_spool.h). For a
  * link-preview fetcher (ctx->link_preview) a view is recorded as a
  * "preview", and plays and downloads are not recorded at all. */
 pds_err_t *pds_event_record(pds_ctx_t *ctx, const char *share_id, const char *track_id,

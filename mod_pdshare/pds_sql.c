@@ -136,9 +136,19 @@ static const char *const migration_v7[] = {
     NULL
 };
 
+/* v8: counting off the request path (issue 13). Each spooled event carries
+ * an id unique across children and nodes, so a spool file replayed after
+ * its events were committed counts nothing twice. Older rows keep NULL
+ * (distinct in a UNIQUE index on both databases). */
+static const char *const migration_v8[] = {
+    "ALTER TABLE pds_events ADD COLUMN event_id TEXT",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pds_events_event_id ON pds_events (event_id)",
+    NULL
+};
+
 const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3,
                                               migration_v4, migration_v5, migration_v6,
-                                              migration_v7 };
+                                              migration_v7, migration_v8 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
@@ -284,6 +294,10 @@ const pds_stmt_def_t pds_statements[] = {
     { "pds_event_insert",
       "INSERT INTO pds_events (share_id, track_id, file_id, kind, category, created_at)"
       " VALUES (%s, %s, %s, %s, %s, %lld)" },
+    /* The writer's insert of spooled events (pds_spool_commit): at most once. */
+    { "pds_event_spooled",
+      "INSERT INTO pds_events (event_id, share_id, track_id, file_id, kind, category, created_at)"
+      " VALUES (%s, %s, %s, %s, %s, %s, %lld) ON CONFLICT (event_id) DO NOTHING" },
     { "pds_stats_share",
       "SELECT share_id, track_id, kind, category, COUNT(*) FROM pds_events"
       " WHERE share_id = %s GROUP BY share_id, track_id, kind, category" },

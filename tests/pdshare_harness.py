@@ -285,8 +285,49 @@ def kill_child(pid, *apis, timeout=10):
         api.session.close()
 
 
+# Servers this process started: their spool directories are where visitor
+# events wait before the counter's writer commits them (README "Counting").
+_SERVERS = []
+
+
+def spool_pending(servers=None):
+    """The spool files of started servers that still hold events not yet
+    committed (a writer removes a file once its events are in)."""
+    pending = []
+    for h in (_SERVERS if servers is None else servers):
+        if not h.started:
+            continue
+        d = h.spool_dir
+        try:
+            files = list(d.glob("*.spool"))
+        except OSError:
+            continue
+        for f in files:
+            try:
+                if f.stat().st_size > 0:
+                    pending.append(f)
+            except FileNotFoundError:
+                pass
+    return pending
+
+
+def wait_counted(servers=None, timeout=10):
+    """Wait until every event answered so far is committed: counts are
+    written off the request path (a writer per child, every 50 ms), so a
+    test reads them once the spools are drained. True when they are."""
+    deadline = time.time() + timeout
+    while spool_pending(servers):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 class Api:
-    """Owner API client for one user (or for nobody) against a location of the server."""
+    """Owner API client for one user (or for nobody) against a location of the server.
+
+    A GET of /shares (which carries the counts) first waits for the visitor
+    events already answered to be committed (wait_counted)."""
 
     def __init__(self, base, auth=None):
         self.base = base.rstrip("/")
@@ -297,6 +338,8 @@ class Api:
         return self.base + (path if path.startswith("/") else "/" + path)
 
     def request(self, method, path, **kw):
+        if method == "GET" and path.lstrip("/").startswith("shares"):
+            wait_counted()
         kw.setdefault("timeout", 30)
         kw.setdefault("allow_redirects", False)
         if self.auth:
@@ -365,6 +408,7 @@ class Httpd:
         self.htpasswd = self.dir / "htpasswd"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.with_base_url = base_url
+        self.spool_dir = self.dir / "pdshare-spool"    # the default: DefaultRuntimeDir
         self.started = False
         self.pid = None
         self._log_offset = 0
@@ -481,6 +525,8 @@ class Httpd:
                 f"httpd did not start (exit {out.returncode}):\n{output}\n"
                 f"error.log:\n{self.read_error_log()}")
         self.started = True
+        if self not in _SERVERS:
+            _SERVERS.append(self)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.pid is None and self.pid_file.exists():
@@ -526,6 +572,8 @@ class Httpd:
 
     def cleanup(self):
         self.stop()
+        if self in _SERVERS:
+            _SERVERS.remove(self)
         if os.environ.get("PDSHARE_KEEP_TMP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
 

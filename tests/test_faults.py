@@ -259,7 +259,12 @@ def test_sqlite_busy_for_a_moment_is_waited_out(dropbox_httpd, standin):
 
 @pytest.mark.sqlite_only
 @pytest.mark.log_allow(INCIDENT)
-def test_sqlite_locked_too_long_is_503_and_one_incident(dropbox_httpd, standin):
+def test_sqlite_locked_too_long_is_one_incident_and_no_visitor_waits(dropbox_httpd, standin):
+    """Issue 13: counting is off the request path. Visitors only read (WAL:
+    a writer's lock does not stop readers), so a write lock held past the
+    wait fails the counter's writer, not a visitor; the counts come in once
+    the lock is gone. (Before issue 13 every view wrote, and this answered
+    503.)"""
     h = dropbox_httpd(extra=[f"PDShareJobLease {LEASE}"])
     acct, api, t, files, share, token = seed(h, standin)
     # Past the wait (250 ms in SQLite, retried by apr-util's driver: 16 s or more).
@@ -267,7 +272,7 @@ def test_sqlite_locked_too_long_is_503_and_one_incident(dropbox_httpd, standin):
                    workers=8, after=40)
     assert_contracted(results)
     failed = sum(1 for r in results if r[1] == 503)
-    assert failed > 0, "a write lock held for 25 s must fail some visitors"
+    assert failed == 0, "visitors do not wait for the database to count them"
     assert counted(api, share["id"]) == answered(results)
     every_thread_answers(h, token)
     opened = incident_lines(h, "PDS00070")
