@@ -6,6 +6,7 @@
 #define PDSHARE_DECLARING_MODULE
 #include "mod_pdshare.h"
 #include "mod_pdshare_counter.h"
+#include "mod_pdshare_compiled.h"
 
 static int pdshare_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                server_rec *s)
@@ -22,6 +23,7 @@ static void pdshare_register_hooks(apr_pool_t *p)
     ap_hook_child_init(pdshare_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pdshare_jobs_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(pdshare_counter_child_init, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_child_init(pdshare_compiled_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pdshare_api_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pdshare_public_handler, NULL, NULL, APR_HOOK_MIDDLE);
     pdshare_log_register_hooks(p);

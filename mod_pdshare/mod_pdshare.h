@@ -55,6 +55,7 @@ typedef struct {
     const char *share_path;
     int job_lease;
     const char *spool_dir;                /* visitor events before they are committed */
+    apr_int64_t share_cache;              /* PDShareShareCache: bytes per child, 0 off */
     /* Derived in post_config (and child_init for the in-process cache). */
     pds_tmpl_set_t *templates;
     const char *assets_version;           /* of htdocs/assets, NULL when unreadable */
@@ -63,6 +64,7 @@ typedef struct {
     int dbx_enabled;
     pds_cache_t *cache;                   /* temporary links */
     struct pdshare_counter_t *counter;    /* per child (mod_pdshare_counter.c) */
+    struct pdshare_compiled_cache_t *compiled; /* per child (mod_pdshare_compiled.c) */
 } pdshare_srv_conf;
 
 /* Defaults: PDS_DEFAULT_* in pds_base.h, shared with pdsharectl. */
@@ -82,6 +84,8 @@ void pdshare_log_register_hooks(apr_pool_t *p);
 
 int pdshare_api_handler(request_rec *r);
 int pdshare_public_handler(request_rec *r);
+/* The share template's data: the page model with the nonce and the asset path. */
+json_t *pdshare_page_data(request_rec *r, json_t *view, const char *nonce);
 
 /* Shared glue helpers (mod_pdshare_util.c). */
 pdshare_srv_conf *pdshare_srv(server_rec *s);

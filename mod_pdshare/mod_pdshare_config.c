@@ -26,6 +26,7 @@ void *pdshare_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->max_tracks = -1;
     c->export_single_folder = -1;
     c->job_lease = -1;
+    c->share_cache = -1;
     return c;
 }
 
@@ -60,6 +61,7 @@ void *pdshare_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(share_path);
     MERGE_INT(job_lease);
     MERGE_PTR(spool_dir);
+    MERGE_INT(share_cache);
 #undef MERGE_PTR
 #undef MERGE_INT
     return c;
@@ -366,6 +368,27 @@ static const char *set_spool_dir(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+/* PDShareShareCache SIZE: bytes, or with K, M or G; 0 turns it off. */
+static const char *set_share_cache(cmd_parms *cmd, void *dc, const char *arg)
+{
+    apr_int64_t n = 0, unit = 1;
+    const char *p = arg, *err;
+    /* One cache per child, for all virtual hosts. */
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) return err;
+    while (*p >= '0' && *p <= '9' && n < APR_INT64_C(1) << 40) n = n * 10 + (*p++ - '0');
+    if (*p == 'K' || *p == 'k') unit = 1024, p++;
+    else if (*p == 'M' || *p == 'm') unit = 1024 * 1024, p++;
+    else if (*p == 'G' || *p == 'g') unit = 1024 * 1024 * 1024, p++;
+    if (p == arg || *p || n * unit > APR_INT64_C(4) * 1024 * 1024 * 1024)
+        return bad(cmd, "'%s' must be a size in bytes (a number, optionally with K, M or G),"
+                   " at most 4G; 0 turns the cache off", arg);
+    if (n && n * unit < 64 * 1024)
+        return bad(cmd, "'%s' is below 64K: one 50-track share does not fit; use 0 to turn"
+                   " the cache off", arg);
+    conf_of(cmd)->share_cache = (apr_int64_t)(n * unit);
+    return NULL;
+}
+
 #define URL_FIELD(f) ((void *)APR_OFFSETOF(pdshare_srv_conf, f))
 
 /* The one list of directives; `apache2 -L` prints it, and the README's
@@ -411,6 +434,8 @@ const command_rec pdshare_cmds[] = {
                   "seconds a worker holds a job before another may take it over"),
     AP_INIT_TAKE1("PDShareSpoolDir", set_spool_dir, NULL, RSRC_CONF,
                   "directory where visitor events wait for the database (created if missing)"),
+    AP_INIT_TAKE1("PDShareShareCache", set_share_cache, NULL, RSRC_CONF,
+                  "memory per child for compiled shares, e.g. 32M (0: off)"),
     AP_INIT_TAKE1("PDShareSMTP", set_smtp, NULL, RSRC_CONF,
                   "smtp:// or smtps:// URL for collaborator notices"),
     AP_INIT_TAKE1("PDShareMailFrom", set_mail_from, NULL, RSRC_CONF,

@@ -8,6 +8,7 @@
 
 #include "mod_pdshare.h"
 #include "mod_pdshare_counter.h"
+#include "mod_pdshare_compiled.h"
 #include "pds_util.h"
 #include "pds_valid.h"
 #include "pds_page.h"
@@ -96,7 +97,7 @@ static const char *set_page_headers(request_rec *r)
 }
 
 /* Data every template sees besides the page model. */
-static json_t *page_data(request_rec *r, json_t *view, const char *nonce)
+json_t *pdshare_page_data(request_rec *r, json_t *view, const char *nonce)
 {
     pdshare_srv_conf *c = pdshare_srv(r->server);
     json_t *d = view ? json_copy(view) : json_object();
@@ -128,7 +129,7 @@ static int send_html(request_rec *r, int status, const char *tmpl, json_t *data)
 static int send_notice(request_rec *r, const char *nonce, int status, const char *kind,
                        const char *title, const char *message, json_t *producer)
 {
-    json_t *d = page_data(r, NULL, nonce);
+    json_t *d = pdshare_page_data(r, NULL, nonce);
     json_object_set_new(d, "status", json_integer(status));
     json_object_set_new(d, "kind", json_string(kind));
     json_object_set_new(d, "title", json_string(title));
@@ -240,7 +241,10 @@ static int send_dropbox_unavailable(request_rec *r, const char *nonce, const pds
 
 typedef struct {
     pds_dbx_env_t *env;
-    pds_dbx_session_t *session;
+    pds_dbx_session_t *session;      /* NULL: opened on a cache miss */
+    const char *owner;
+    const char *account_id;          /* of the compiled share */
+    pds_err_t *session_failed;       /* no session could be opened */
     const char *path;
     int ttl;
     pds_dbx_res_t res;
@@ -252,6 +256,18 @@ static apr_status_t fill_link(void *baton, apr_pool_t *p, const char **val, int 
     link_fill_t *f = baton;
     json_t *arg = pds_json_pool(p, json_pack("{s:s}", "path", f->path));
     const char *link;
+    if (!f->session) {
+        if ((f->session_failed = pds_dbx_session(f->env, f->owner, &f->session)))
+            return APR_EGENERAL;
+        /* Reconnected to another account since the share was compiled:
+         * the next request has the new version. */
+        if (strcmp(f->session->account_id, f->account_id)) {
+            f->session_failed = pds_err_of(p, PDS_ERR_NOT_CONNECTED, 503, "dropbox_changed",
+                                           "the producer's Dropbox connection changed",
+                                           "the Dropbox connection changed; try again");
+            return APR_EGENERAL;
+        }
+    }
     if (pds_dbx_session_rpc(f->env, f->session, "files/get_temporary_link", arg, &f->res)
         != APR_SUCCESS)
         return APR_EGENERAL;
@@ -386,35 +402,49 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
 /* play and files: a temporary link for the file, minted behind this
  * redirect (never put into HTML), cached, and the event counted. */
 static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
-                            const char **share, pds_page_file_t *f, const char *kind,
+                            const pdshare_compiled_t *cs, pds_page_file_t *f, const char *kind,
                             json_t *producer)
 {
     pdshare_srv_conf *c = pdshare_srv(r->server);
-    pds_dbx_session_t *s;
+    const char **share = cs->share;
     link_fill_t fill;
     pds_cache_trace_t trace;
     const char *link, *key;
     apr_status_t rv;
+    pds_dbx_session_t *s;
     pds_err_t *e;
     int counted;
 
     if (!f->dropbox_path && f->local_path)
         return serve_local(r, nonce, ctx, share, f, kind);
-    if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
-        return send_dropbox_unavailable(r, nonce, e, 0, producer);
     memset(&fill, 0, sizeof(fill));
     fill.env = ctx->dbx;
-    fill.session = s;
-    fill.path = apr_pstrcat(r->pool, s->path_prefix, f->dropbox_path, NULL);
+    fill.owner = share[SH_OWNER];
     fill.ttl = c->templink_ttl;
+    if (!cs->dbx_configured || !cs->dbx.usable || !cs->dbx.account_id) {
+        /* Not configured, not connected or revoked when compiled: the
+         * session says which (or, reconnected since, serves). */
+        if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
+            return send_dropbox_unavailable(r, nonce, e, 0, producer);
+        fill.session = s;
+        fill.account_id = s->account_id;
+        fill.path = apr_pstrcat(r->pool, s->path_prefix, f->dropbox_path, NULL);
+    }
+    else {
+        /* The token is unsealed (pds_dbx_session) only on a cache miss. */
+        fill.account_id = cs->dbx.account_id;
+        fill.path = apr_pstrcat(r->pool, cs->dbx.path_prefix, f->dropbox_path, NULL);
+    }
     /* Hashed: memcached keys must be short and free of spaces. */
-    key = apr_pstrcat(r->pool, s->username, "\n", s->account_id, "\n", fill.path, NULL);
+    key = apr_pstrcat(r->pool, fill.owner, "\n", fill.account_id, "\n", fill.path, NULL);
     key = apr_pstrcat(r->pool, "pds:tl:", pds_sha256_hex(r->pool, key, strlen(key)), NULL);
     /* No cache only when the in-process one could not be made (logged). */
     rv = c->cache ? pds_cache_fetch(c->cache, r->pool, key, c->total_timeout * 1000, fill_link,
                                     &fill, &link, &trace)
                   : fill_link(&fill, r->pool, &link, &fill.ttl);
     if (c->cache) log_cache_outage(r, &trace);
+    if (rv != APR_SUCCESS && fill.session_failed)
+        return send_dropbox_unavailable(r, nonce, fill.session_failed, 0, producer);
     if (rv == APR_SUCCESS && fill.res.status)
         pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);  /* Dropbox answered */
     if (rv != APR_SUCCESS && pds_dbx_path_gone(&fill.res)) {
@@ -762,6 +792,8 @@ int pdshare_public_handler(request_rec *r)
     route_t rt;
     pds_ctx_t *ctx;
     pds_page_t *page = NULL;
+    pds_share_head_t head;
+    pdshare_compiled_t *cs;
     pds_err_t *e;
     int rc;
 
@@ -785,7 +817,9 @@ int pdshare_public_handler(request_rec *r)
 
     if (!(ctx = pdshare_ctx(r, NULL))) return send_unavailable_for(r, rt.kind, nonce);
     ctx->link_preview = pds_is_link_preview(apr_table_get(r->headers_in, "User-Agent"));
-    switch (pds_share_by_token(ctx, rt.token, &share)) {
+    /* One indexed read decides the answer (revocation and expiry hold on
+     * the next request) and whether this child's compiled share is current. */
+    switch (pds_share_head(ctx, rt.token, &head)) {
     case PDS_SHARE_OK:
         break;
     case PDS_SHARE_NOT_FOUND:
@@ -805,42 +839,54 @@ int pdshare_public_handler(request_rec *r)
                               pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
         return send_unavailable_for(r, rt.kind, nonce);
     }
-    if ((e = (rt.kind == R_PAGE || rt.kind == R_JSON) ? pds_page_build(ctx, share, &page)
-                                                     : pds_page_files_model(ctx, share, &page))) {
-        pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
-                              "PDS00032: building share %s: %s",
-                              pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
+    if (!(cs = pdshare_compiled_get(r, ctx, &head, &e))) {
+        pdshare_incident_t inc = pdshare_incident_of(e->kind);
+        if (e->kind == PDS_ERR_NOT_FOUND)          /* deleted since its head was read */
+            return send_refusal(r, rt.kind, nonce, HTTP_NOT_FOUND, "not_found",
+                                "Share not found", "This link does not lead to a share."
+                                " Check that it was copied whole.");
+        if (inc < PDSHARE_INC_COUNT)
+            pdshare_incident_fail(r, r->server, inc, APLOG_ERR, "PDS00032: building share %s: %s",
+                                  pds_token_for_log(r->pool, rt.token),
+                                  e->detail ? e->detail : e->message);
+        else
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00032: building share %s: %s",
+                          pds_token_for_log(r->pool, rt.token), e->detail ? e->detail : e->message);
         return send_unavailable_for(r, rt.kind, nonce);
     }
-
-    /* Downloads are marked unavailable when the owner's Dropbox cannot be used. */
-    if ((rt.kind == R_PAGE || rt.kind == R_JSON) && ctx->dbx->dbx) {
-        int usable = pds_dbx_usable(ctx->dbx, share[SH_OWNER]);
-        json_object_set_new(page->view, "downloads_available", json_boolean(usable));
-        if (!usable) json_object_set_new(page->view, "downloads_unavailable", json_true());
-    }
+    share = cs->share;
+    page = cs->page;
     if (rt.kind == R_PAGE) {
-        json_t *data = page_data(r, page->view, nonce);
+        apr_bucket_brigade *bb;
         /* Count first: a view that cannot be recorded is not answered 200. A
          * link-preview fetcher's is recorded as a preview (pds_event_record). */
         if (!r->header_only
             && pdshare_count(r, ctx, share[SH_ID], NULL, NULL, "view", NULL) != APR_SUCCESS)
             return send_unavailable(r, nonce);
-        return send_html(r, HTTP_OK, "share", data);
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        ap_set_content_length(r, pdshare_compiled_page_len(cs, nonce));
+        if (r->header_only) return OK;
+        bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+        pdshare_compiled_page(r, cs, nonce, bb);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+        return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS || r->connection->aborted
+               ? OK : AP_FILTER_ERROR;
     }
     if (rt.kind == R_JSON) {
-        char *text;
+        apr_bucket_brigade *bb;
         /* People's JSON fetches are not views; a link preview's is a preview. */
         if (!r->header_only && ctx->link_preview
             && pdshare_count(r, ctx, share[SH_ID], NULL, NULL, "preview", NULL) != APR_SUCCESS)
             return send_unavailable_for(r, rt.kind, nonce);
-        if (!(text = json_dumps(page->view, JSON_COMPACT | JSON_ENSURE_ASCII)))
-            return HTTP_INTERNAL_SERVER_ERROR;
         ap_set_content_type(r, "application/json; charset=utf-8");
-        ap_set_content_length(r, strlen(text));
-        if (!r->header_only) ap_rputs(text, r);
-        free(text);
-        return OK;
+        ap_set_content_length(r, cs->json_len);
+        if (r->header_only) return OK;
+        bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(cs->json, cs->json_len,
+                                                               r->connection->bucket_alloc));
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+        return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS || r->connection->aborted
+               ? OK : AP_FILTER_ERROR;
     }
 
     /* play / files / zip: the share must offer what is asked. */
@@ -855,14 +901,14 @@ int pdshare_public_handler(request_rec *r)
                 return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of this kind of file.",
                                    producer);
-            return redirect_to_file(r, nonce, ctx, share, f, "download", producer);
+            return redirect_to_file(r, nonce, ctx, cs, f, "download", producer);
         }
         else if (rt.kind == R_PLAY) {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
             if (!t || !t->preview)
                 return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to play",
                                    "This share has no preview for that track.", producer);
-            return redirect_to_file(r, nonce, ctx, share, t->preview, "play", producer);
+            return redirect_to_file(r, nonce, ctx, cs, t->preview, "play", producer);
         }
         else if (rt.kind == R_ZIP) {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);

@@ -484,6 +484,21 @@ int pds_dbx_usable(pds_dbx_env_t *env, const char *owner)
     return strcmp(r[AC_STATUS], "revoked") != 0;
 }
 
+pds_err_t *pds_dbx_brief(pds_dbx_env_t *env, const char *owner, pds_dbx_brief_t *out)
+{
+    const char **r;
+    pds_err_t *e;
+    memset(out, 0, sizeof(*out));
+    out->path_prefix = "";
+    if (!env->dbx) return NULL;
+    if ((e = account_row(env, owner, &r))) return e;
+    if (!r) return NULL;
+    out->usable = strcmp(r[AC_STATUS], "revoked") != 0;
+    out->account_id = r[AC_ACCOUNT];
+    out->path_prefix = r[AC_HOME] ? r[AC_HOME] : "";
+    return NULL;
+}
+
 pds_err_t *pds_dbx_disconnect(pds_dbx_env_t *env, json_t **out)
 {
     apr_pool_t *p = env->ctx->pool;

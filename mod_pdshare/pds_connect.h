@@ -53,6 +53,16 @@ apr_status_t pds_dbx_session_rpc(pds_dbx_env_t *env, pds_dbx_session_t *s, const
                                  json_t *arg, pds_dbx_res_t *res);
 /* Whether a connection for owner is usable (connected, not revoked). */
 int pds_dbx_usable(pds_dbx_env_t *env, const char *owner);
+/* What a visitor's downloads need to know of the owner's connection without
+ * unsealing a token: whether it can be used (configured, connected, not
+ * revoked), and the parts of the link-cache key. A database failure is an
+ * error (never "not usable"). */
+typedef struct {
+    int usable;
+    const char *account_id;          /* NULL when not connected */
+    const char *path_prefix;         /* as pds_dbx_session_t */
+} pds_dbx_brief_t;
+pds_err_t *pds_dbx_brief(pds_dbx_env_t *env, const char *owner, pds_dbx_brief_t *out);
 /* Entries of the given Dropbox folders (paths as the producer sees them)
  * as {path, name, size} objects; folders that do not exist are skipped.
  * A listing is paged to its end, started over on a reset cursor, and stops

@@ -138,7 +138,17 @@ static apr_status_t migrate_once(apr_pool_t *p, const apr_dbd_driver_t *d, apr_d
         for (v = version + 1; !rv && v <= target; v++) {
             const char *const *stmt;
             for (stmt = pds_migrations[v - 1]; !rv && *stmt; stmt++) {
-                rv = raw_query(p, d, h, *stmt, errmsg);
+                /* "sqlite3:" and "pgsql:" statements run on that database only. */
+                const char *sql = *stmt;
+                if (!strncmp(sql, PDS_SQL_SQLITE_ONLY, sizeof(PDS_SQL_SQLITE_ONLY) - 1)) {
+                    if (!is_sqlite(d)) continue;
+                    sql += sizeof(PDS_SQL_SQLITE_ONLY) - 1;
+                }
+                else if (!strncmp(sql, PDS_SQL_PGSQL_ONLY, sizeof(PDS_SQL_PGSQL_ONLY) - 1)) {
+                    if (is_sqlite(d)) continue;
+                    sql += sizeof(PDS_SQL_PGSQL_ONLY) - 1;
+                }
+                rv = raw_query(p, d, h, sql, errmsg);
             }
         }
         if (!rv && version < target) {

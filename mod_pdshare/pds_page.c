@@ -43,6 +43,32 @@ pds_share_state_e pds_share_by_token(pds_ctx_t *ctx, const char *token, const ch
     return PDS_SHARE_OK;
 }
 
+/* pds_share_head columns */
+enum { HD_ID, HD_TOKEN, HD_EXPIRES, HD_REVOKED, HD_VERSION };
+
+pds_share_state_e pds_share_head(pds_ctx_t *ctx, const char *token, pds_share_head_t *head)
+{
+    pds_rows_t *rs;
+    const char **s;
+    apr_int64_t t;
+    if (!pds_token_wellformed(token)) return PDS_SHARE_NOT_FOUND;
+    if (pds_db_select(ctx->db, "pds_share_head", &rs, 1,
+                      (const char *[]){ pds_token_selector(ctx->pool, token) }))
+        return PDS_SHARE_ERROR;
+    if (!rs->rows->nelts) return PDS_SHARE_NOT_FOUND;
+    s = PDS_ROW(rs, 0);
+    if (!pds_ct_streq(s[HD_TOKEN], token)) return PDS_SHARE_NOT_FOUND;
+    head->share_id = s[HD_ID];
+    if (!s[HD_VERSION] || pds_parse_int64(s[HD_VERSION], 0, APR_INT64_MAX, &head->version))
+        head->version = 0;
+    /* As pds_share_status: revoked first, then expired. */
+    if (s[HD_REVOKED]) return PDS_SHARE_REVOKED;
+    if (s[HD_EXPIRES] && !pds_parse_int64(s[HD_EXPIRES], 0, APR_INT64_MAX, &t)
+        && ctx->now >= t)
+        return PDS_SHARE_EXPIRED;
+    return PDS_SHARE_OK;
+}
+
 int pds_category_permitted(const char **share, int category)
 {
     int idx = category == PDS_CAT_STEM ? SH_PS : category == PDS_CAT_PROJECT ? SH_PP : SH_PB;

@@ -45,6 +45,14 @@ typedef struct {
 
 /* Find a share by token; the token is checked in constant time. */
 pds_share_state_e pds_share_by_token(pds_ctx_t *ctx, const char *token, const char ***share);
+/* What a visitor request reads first: one indexed row. */
+typedef struct {
+    const char *share_id;
+    apr_int64_t version;         /* the owner's data version (pds_data_versions) */
+} pds_share_head_t;
+/* The share's state and the owner's data version, by token, in one
+ * statement; the token is checked in constant time. */
+pds_share_state_e pds_share_head(pds_ctx_t *ctx, const char *token, pds_share_head_t *head);
 /* Build the page model of a live share (page->view included). */
 pds_err_t *pds_page_build(pds_ctx_t *ctx, const char **share, pds_page_t **page);
 /* Only what play, file and ZIP need: files, tracks, previews, the files

@@ -7,7 +7,7 @@
 
 /* Columns of the share rows (SHARE_COLS in pds_sql.c). */
 enum { SH_ID, SH_OWNER, SH_TOKEN, SH_TITLE, SH_BUCKET, SH_PB, SH_PS, SH_PP,
-       SH_FILES_RESTRICTED, SH_EXPIRES, SH_REVOKED, SH_CREATED };
+       SH_FILES_RESTRICTED, SH_EXPIRES, SH_REVOKED, SH_CREATED, SH_NCOLS };
 
 /* "active", "expired" or "revoked". */
 const char *pds_share_status(const char **share_row, apr_int64_t now);

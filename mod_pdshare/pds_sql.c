@@ -146,9 +146,69 @@ static const char *const migration_v8[] = {
     NULL
 };
 
+/* v9: the data version (issue 13). Whatever a visitor can see of a share
+ * is the owner's data: profile, tracks (and their groups and versions),
+ * files (uploads and exports included), collaborators, shares and what
+ * they hold, and the Dropbox connection. Every write to one of those rows
+ * bumps the owner's version in the same transaction, by trigger, so no
+ * code path can forget it, and each node's compiled shares
+ * (mod_pdshare_compiled.c) know on the next request that they are stale. */
+#define DV_SQLITE(tbl, op, owner) \
+    PDS_SQL_SQLITE_ONLY "CREATE TRIGGER IF NOT EXISTS pds_dv_" tbl "_" op " AFTER " op \
+    " ON pds_" tbl " BEGIN INSERT INTO pds_data_versions (owner, version)" \
+    " SELECT o, 1 FROM (SELECT (" owner ") AS o) WHERE o IS NOT NULL" \
+    " ON CONFLICT (owner) DO UPDATE SET version = version + 1; END"
+#define DV_SQLITE_ALL(tbl, col) \
+    DV_SQLITE(tbl, "INSERT", "NEW." col), DV_SQLITE(tbl, "UPDATE", "NEW." col), \
+    DV_SQLITE(tbl, "DELETE", "OLD." col)
+#define DV_SHARE_OWNER(row) "SELECT owner FROM pds_shares WHERE id = " row ".share_id"
+#define DV_SQLITE_BY_SHARE(tbl) \
+    DV_SQLITE(tbl, "INSERT", DV_SHARE_OWNER("NEW")), DV_SQLITE(tbl, "UPDATE", DV_SHARE_OWNER("NEW")), \
+    DV_SQLITE(tbl, "DELETE", DV_SHARE_OWNER("OLD"))
+/* PostgreSQL: one trigger function; its argument names the owner's column,
+ * or "share_id" for the rows that belong to a share. */
+#define DV_PGSQL(tbl, col) \
+    PDS_SQL_PGSQL_ONLY "CREATE TRIGGER pds_dv_" tbl " AFTER INSERT OR UPDATE OR DELETE ON pds_" tbl \
+    " FOR EACH ROW EXECUTE FUNCTION pds_dv_bump('" col "')"
+static const char *const migration_v9[] = {
+    "CREATE TABLE IF NOT EXISTS pds_data_versions ("
+    " owner TEXT PRIMARY KEY, version BIGINT NOT NULL)",
+    PDS_SQL_PGSQL_ONLY
+    "CREATE OR REPLACE FUNCTION pds_dv_bump() RETURNS trigger LANGUAGE plpgsql AS $pds$"
+    " DECLARE r JSONB; o TEXT;"
+    " BEGIN"
+    "  IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;"
+    "  IF TG_ARGV[0] = 'share_id' THEN"
+    "   SELECT owner INTO o FROM pds_shares WHERE id = r->>'share_id';"
+    "  ELSE o := r->>TG_ARGV[0]; END IF;"
+    "  IF o IS NOT NULL THEN"
+    "   INSERT INTO pds_data_versions (owner, version) VALUES (o, 1)"
+    "   ON CONFLICT (owner) DO UPDATE SET version = pds_data_versions.version + 1;"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $pds$",
+    DV_SQLITE_ALL("producers", "username"),
+    DV_PGSQL("producers", "username"),
+    DV_SQLITE_ALL("tracks", "owner"),
+    DV_PGSQL("tracks", "owner"),
+    DV_SQLITE_ALL("files", "owner"),
+    DV_PGSQL("files", "owner"),
+    DV_SQLITE_ALL("collaborators", "owner"),
+    DV_PGSQL("collaborators", "owner"),
+    DV_SQLITE_ALL("shares", "owner"),
+    DV_PGSQL("shares", "owner"),
+    DV_SQLITE_BY_SHARE("share_tracks"),
+    DV_PGSQL("share_tracks", "share_id"),
+    DV_SQLITE_BY_SHARE("share_files"),
+    DV_PGSQL("share_files", "share_id"),
+    DV_SQLITE_ALL("dropbox_accounts", "username"),
+    DV_PGSQL("dropbox_accounts", "username"),
+    NULL
+};
+
 const char *const *const pds_migrations[] = { migration_v1, migration_v2, migration_v3,
                                               migration_v4, migration_v5, migration_v6,
-                                              migration_v7, migration_v8 };
+                                              migration_v7, migration_v8, migration_v9 };
 const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0]);
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
@@ -256,6 +316,13 @@ const pds_stmt_def_t pds_statements[] = {
       "SELECT " SHARE_COLS " FROM pds_shares WHERE id = %s AND owner = %s" },
     { "pds_share_list",
       "SELECT " SHARE_COLS " FROM pds_shares WHERE owner = %s ORDER BY created_at DESC, id" },
+    /* A visitor's one read (issue 13): what decides the answer and whether
+     * this child's compiled share is current. */
+    { "pds_share_head",
+      "SELECT s.id, s.token, s.expires_at, s.revoked_at, COALESCE(v.version, 0)"
+      " FROM pds_shares s LEFT JOIN pds_data_versions v ON v.owner = s.owner"
+      " WHERE s.token_selector = %s" },
+    { "pds_share_by_id", "SELECT " SHARE_COLS " FROM pds_shares WHERE id = %s" },
     { "pds_share_by_selector",
       "SELECT " SHARE_COLS " FROM pds_shares WHERE token_selector = %s" },
     { "pds_share_revoke",
