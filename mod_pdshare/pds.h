@@ -52,6 +52,6 @@ extern const char *const pds_category_names[PDS_CAT_COUNT];
 int pds_category_from_name(const char *name); /* -1 when unknown */
 
 #define PDS_VERSION "0.1.0"
-#define PDS_SCHEMA_VERSION 8
+#define PDS_SCHEMA_VERSION 9
 
 #endif
