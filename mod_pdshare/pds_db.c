@@ -321,12 +321,38 @@ apr_status_t pds_db_exec(pds_db_t *db, const char *label, int *nrows,
     return APR_SUCCESS;
 }
 
+/* apr-util's pgsql driver (1.6.3) writes through *trans when the server
+ * answers BEGIN with an error, allocating the record only on success: with
+ * *trans NULL, a connection lost between mod_dbd's check and our BEGIN (a
+ * server shutting down) crashes the child. It is handed zeroed memory
+ * instead, which it fills in as its own record ({mode, errnum, handle}, well
+ * under this size), as its pcalloc would have. Only for pgsql: sqlite3's
+ * driver sets the record up only when it allocates it. */
+#define PGSQL_TXN_RECORD 64
+
+static int written(const char *record)
+{
+    int i;
+    for (i = 0; i < PGSQL_TXN_RECORD; i++)
+        if (record[i]) return 1;
+    return 0;
+}
+
 apr_status_t pds_db_begin(pds_db_t *db)
 {
-    int rv = apr_dbd_transaction_start(db->driver, db->pool, db->handle, &db->txn);
+    int rv;
+    db->txn = is_sqlite(db->driver) ? NULL : apr_pcalloc(db->pool, PGSQL_TXN_RECORD);
+    rv = apr_dbd_transaction_start(db->driver, db->pool, db->handle, &db->txn);
     if (rv) {
         db->last_error = apr_psprintf(db->pool, "begin: %s",
                                       apr_dbd_error(db->driver, db->handle, rv));
+        if (db->txn && !is_sqlite(db->driver) && written((const char *)db->txn)) {
+            /* The driver filled the record in and marked the handle as in a
+             * transaction with it: end it, or the next statement on this
+             * connection would find a record freed with our pool. */
+            apr_dbd_transaction_mode_set(db->driver, db->txn, APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(db->driver, db->pool, db->txn);
+        }
         db->txn = NULL;
         return APR_EGENERAL;
     }

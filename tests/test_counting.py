@@ -17,6 +17,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from pdshare_harness import spool_pending
@@ -114,6 +115,10 @@ def test_counts_show_in_the_owner_api_soon_after_the_answer(httpd_factory):
         assert eventually_views(api, s["id"], i, timeout=10) == i
 
 
+# While the old generation finishes its requests, the new one starts: with
+# 64 connections in flight on the harness's 100 workers, httpd may say it is
+# near MaxRequestWorkers. That is the load, not a fault.
+@pytest.mark.log_allow(r"AH10159")
 def test_graceful_restart_in_the_middle_of_a_load_loses_no_count(httpd_factory):
     h = httpd_factory()
     api, s = seed(h)
