@@ -718,36 +718,53 @@ def table(rows):
 
 
 def targets(rows, stmts, soak):
+    """Issue 13's table, each target measured against its baseline in the
+    same run (ratios and p99s of one run, never absolute times)."""
     def row(phase, sc):
         return next((r for r in rows if r["phase"] == phase and r["scenario"] == sc), None)
 
     out = []
     r = row("SQLite, in-process", "page10")
     if r:
-        out.append(("share page (10 tracks, SQLite) ≥ 50 % of the static file",
-                    r["ratio"] >= 0.5, f"{r['ratio'] * 100:.0f} %"))
+        out.append(("10-track share page ≥ 0.50 of the static file (SQLite)",
+                    r["ratio"] >= 0.5, f"{r['ratio']:.2f}"))
     r = row("SQLite, in-process", "download10")
     if r:
-        out.append(("download redirect ≥ 60 % of the static 302", r["ratio"] >= 0.6,
-                    f"{r['ratio'] * 100:.0f} % (in-process cache)"))
+        out.append(("download redirect, warm link cache, ≥ 0.60 of the static 302",
+                    r["ratio"] >= 0.6, f"{r['ratio']:.2f} (in-process cache)"))
     r = row("SQLite, memcached", "download10")
     if r:
-        out.append(("download redirect ≥ 60 % of the static 302 (memcached)", r["ratio"] >= 0.6,
-                    f"{r['ratio'] * 100:.0f} %"))
+        out.append(("download redirect ≥ 0.60 of the static 302 (memcached)", r["ratio"] >= 0.6,
+                    f"{r['ratio']:.2f}"))
     for phase in ["SQLite, in-process", "PostgreSQL, in-process"]:
         a, b = row(phase, "page1"), row(phase, "page50")
         if a and b:
             cost = a["rps"] / b["rps"]
-            out.append((f"50-track page ≤ 2× the 1-track page ({phase.split(',')[0]})",
-                        cost <= 2.0, f"{cost:.2f}×"))
-    mod = [r for r in rows if r["scenario"] != r["baseline"]]
-    if mod:
-        worst = max(mod, key=lambda r: r["p99"])
-        over = [f"{LABELS[r['scenario']]} / {r['phase']} {r['p99']:.1f} ms" for r in mod
-                if r["p99"] >= 20]
-        out.append(("p99 < 20 ms at 64 connections (every module scenario)", not over,
-                    f"worst {worst['p99']:.1f} ms ({LABELS[worst['scenario']]}, {worst['phase']})"
-                    + (f"; {len(over)} of {len(mod)} over" if over else "")))
+            out.append((f"50-track page ≤ 2× the 1-track page, time per request "
+                        f"({phase.split(',')[0]})", cost <= 2.0, f"{cost:.2f}×"))
+    r = row("PostgreSQL, in-process", "page10")
+    if r:
+        out.append(("10-track share page ≥ 0.50 of the static file (PostgreSQL)",
+                    r["ratio"] >= 0.5, f"{r['ratio']:.2f}"))
+    # p99: every module scenario against its own baseline's p99 in the same
+    # phase (the static file for pages and JSON, the static 302 for redirects).
+    over, worst = [], None
+    for r in rows:
+        if r["scenario"] == r["baseline"]:
+            continue
+        base = row(r["phase"], r["baseline"])
+        if not base or base["p99"] <= 0:
+            continue
+        x = r["p99"] / base["p99"]
+        if worst is None or x > worst[0]:
+            worst = (x, r)
+        if x > 2.0:
+            over.append(r)
+    if worst:
+        x, w = worst
+        out.append((f"p99 at {CONNS} connections ≤ 2× its baseline's p99 (every module scenario)",
+                    not over, f"worst {x:.2f}× ({LABELS[w['scenario']]}, {w['phase']}: "
+                    f"{w['p99']:.1f} ms)" + (f"; {len(over)} over" if over else "")))
     for source, st in stmts:
         pages = {k: v["per_request"] for k, v in st.items() if k.startswith("page")}
         same = len(set(pages.values())) == 1
