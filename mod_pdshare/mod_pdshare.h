@@ -121,7 +121,7 @@ pdshare_incident_t pdshare_incident_of(pds_err_kind_e kind);
 void pdshare_incident_init(apr_pool_t *pconf, server_rec *s);
 /* Things logged once per server (all children), e.g. a configuration
  * problem seen at run time. */
-typedef enum { PDSHARE_ONCE_DBD_HOOKS = 0, PDSHARE_ONCE_COUNT } pdshare_once_t;
+typedef enum { PDSHARE_ONCE_DBD_HOOKS = 0, PDSHARE_ONCE_SHARE_CACHE_BOUND, PDSHARE_ONCE_COUNT } pdshare_once_t;
 /* True for the first caller on this server, false after. */
 int pdshare_once(pdshare_once_t which);
 /* A failure of `kind`: the first of an incident is logged at `level` with

@@ -66,6 +66,7 @@ static apr_status_t release(void *data)
     pdshare_compiled_t *cs = data;
     cache_t *c = the_cache;
     int destroy;
+    if (!c) return APR_SUCCESS;         /* the child's pools are going */
     apr_thread_mutex_lock(c->lock);
     destroy = --cs->refs == 0 && !cs->cached;
     apr_thread_mutex_unlock(c->lock);
@@ -77,11 +78,15 @@ static apr_status_t cache_cleanup(void *data)
 {
     cache_t *c = data;
     /* The child is going: its requests are over. */
+    apr_thread_mutex_lock(c->lock);
     while (c->head) {
         pdshare_compiled_t *cs = c->head;
         unlink_entry(c, cs);
-        apr_pool_destroy(cs->pool);
+        cs->cached = 0;
+        /* One still held is freed by its holder's release. */
+        if (!cs->refs) apr_pool_destroy(cs->pool);
     }
+    apr_thread_mutex_unlock(c->lock);
     the_cache = NULL;
     return APR_SUCCESS;
 }
@@ -253,8 +258,11 @@ static pds_err_t *compile(request_rec *r, pds_ctx_t *ctx, const pds_share_head_t
     }
     if (!e) e = pds_page_build(&sub, share, &page);
     if (!e) e = pds_dbx_brief(&env, share[SH_OWNER], &brief);
+    ctx->db->statements = db.statements;
+    ctx->db->repaired = db.repaired;
     if (e) {
-        ctx->db->last_error = db.last_error;
+        /* The scratch pool goes below: the text is kept in the request's. */
+        ctx->db->last_error = db.last_error ? apr_pstrdup(r->pool, db.last_error) : NULL;
         *out = NULL;
         /* The error lives in the request's pool, which outlives the scratch one. */
         e = pds_err_of(r->pool, e->kind, e->status, apr_pstrdup(r->pool, e->code),
@@ -318,7 +326,12 @@ pdshare_compiled_t *pdshare_compiled_get(request_rec *r, pds_ctx_t *ctx,
     apr_pool_t *pool;
     const char *key;
 
-    if (!c) {                                  /* off: compiled per request */
+    /* Without PDShareBaseURL the page's URLs come from the request's Host:
+     * a Host this server is not named for is compiled for that request
+     * only, so that made-up names cannot push real shares out. (The names
+     * compared are ServerName and ServerAlias; the port is not.) */
+    if (!c || (!pdshare_srv(r->server)->base_url && r->hostname
+               && !ap_matches_request_vhost(r, r->hostname, r->server->port))) {
         *e = compile(r, ctx, head, r->pool, &cs);
         return *e ? NULL : cs;
     }
@@ -370,7 +383,9 @@ pdshare_compiled_t *pdshare_compiled_get(request_rec *r, pds_ctx_t *ctx,
     }
     apr_thread_mutex_unlock(c->lock);
     if (!cs->cached && cs->bytes > c->bound)
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00171: share %s takes %" APR_SIZE_T_FMT
+        /* Once per child at info; then at debug, not for every request. */
+        ap_log_rerror(APLOG_MARK, pdshare_once(PDSHARE_ONCE_SHARE_CACHE_BOUND) ? APLOG_INFO
+                      : APLOG_DEBUG, 0, r, "PDS00171: share %s takes %" APR_SIZE_T_FMT
                       " bytes compiled, more than PDShareShareCache (%" APR_SIZE_T_FMT "):"
                       " compiled for each request", head->share_id, cs->bytes, c->bound);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PDS00172: share %s compiled at version %"
@@ -387,18 +402,29 @@ apr_size_t pdshare_compiled_page_len(const pdshare_compiled_t *cs, const char *n
     return cs->html_len + (cs->html->nelts - 1) * strlen(nonce);
 }
 
+/* For a main request, an immortal bucket: the entry (and the nonce, in
+ * r->pool) stays until r->pool's cleanup, which runs when the request's
+ * end-of-request bucket is destroyed, after the core has written everything
+ * before it, asynchronous write completion included. A subrequest's pool
+ * goes as soon as it returns, while the core may still hold the buckets set
+ * aside for a slow client: there, a transient bucket, which the core copies
+ * when it sets it aside. */
+apr_bucket *pdshare_compiled_bucket(request_rec *r, const char *data, apr_size_t len)
+{
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    return r->main ? apr_bucket_transient_create(data, len, ba)
+                   : apr_bucket_immortal_create(data, len, ba);
+}
+
 void pdshare_compiled_page(request_rec *r, const pdshare_compiled_t *cs, const char *nonce,
                            apr_bucket_brigade *bb)
 {
-    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
     apr_size_t nlen = strlen(nonce);
     int i;
-    /* Immortal buckets: the entry stays until r->pool's cleanup, which runs
-     * after the core has written everything before the request's end. */
     for (i = 0; i < cs->html->nelts; i++) {
         const pdshare_piece_t *piece = &APR_ARRAY_IDX(cs->html, i, pdshare_piece_t);
-        if (i) APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(nonce, nlen, ba));
+        if (i) APR_BRIGADE_INSERT_TAIL(bb, pdshare_compiled_bucket(r, nonce, nlen));
         if (piece->len)
-            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(piece->text, piece->len, ba));
+            APR_BRIGADE_INSERT_TAIL(bb, pdshare_compiled_bucket(r, piece->text, piece->len));
     }
 }

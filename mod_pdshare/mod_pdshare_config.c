@@ -379,7 +379,7 @@ static const char *set_share_cache(cmd_parms *cmd, void *dc, const char *arg)
     if (*p == 'K' || *p == 'k') unit = 1024, p++;
     else if (*p == 'M' || *p == 'm') unit = 1024 * 1024, p++;
     else if (*p == 'G' || *p == 'g') unit = 1024 * 1024 * 1024, p++;
-    if (p == arg || *p || n * unit > APR_INT64_C(4) * 1024 * 1024 * 1024)
+    if (p == arg || *p || n > APR_INT64_C(4) * 1024 * 1024 * 1024 / unit)
         return bad(cmd, "'%s' must be a size in bytes (a number, optionally with K, M or G),"
                    " at most 4G; 0 turns the cache off", arg);
     if (n && n * unit < 64 * 1024)

@@ -882,8 +882,7 @@ int pdshare_public_handler(request_rec *r)
         ap_set_content_length(r, cs->json_len);
         if (r->header_only) return OK;
         bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(cs->json, cs->json_len,
-                                                               r->connection->bucket_alloc));
+        APR_BRIGADE_INSERT_TAIL(bb, pdshare_compiled_bucket(r, cs->json, cs->json_len));
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
         return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS || r->connection->aborted
                ? OK : AP_FILTER_ERROR;

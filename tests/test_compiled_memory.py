@@ -56,10 +56,38 @@ def test_a_share_compiled_once_is_served_from_memory(dropbox_httpd, standin):
     assert int(after[-1].group(2)) > int(compiled[-1].group(2)), "a new version was compiled"
 
 
+def test_made_up_host_names_do_not_fill_the_cache(dropbox_httpd, standin):
+    """Without PDShareBaseURL the page's URLs come from the Host header: a
+    Host this server is not named for is compiled for that request only, so
+    a visitor cycling through invented names cannot push real shares out."""
+    h = dropbox_httpd(extra=["LogLevel info pdshare:debug"], start=False)
+    h.with_base_url = False
+    h.start()
+    acct, api, t, files, share, token = seed(h, standin)
+
+    def compiles():
+        return [m for m in map(STAT.search, h.read_error_log().splitlines()) if m]
+
+    for _ in range(10):
+        assert h.public(token).status_code == 200
+    before = compiles()
+    assert before, "the share was compiled and kept"
+    for n in range(30):
+        host = f"made-up-{n}.example"
+        r = h.public(token, headers={"Host": host})
+        assert r.status_code == 200
+        assert f"http://{host}/s/" in r.text, "the page links to the host it was asked for"
+    assert len(compiles()) == len(before), "made-up hosts were not kept"
+    assert compiles()[-1].group(4) == before[-1].group(4), "the cache did not grow"
+    assert h.public(token).status_code == 200
+    assert len(compiles()) == len(before), "the real share was still in memory"
+
+
 @pytest.mark.parametrize("value,err", [
     ("lots", "must be a size in bytes"),
     ("10K", "is below 64K"),
     ("5G", "at most 4G"),
+    ("1099511627775G", "at most 4G"),          # n * unit would overflow
     ("-1", "must be a size in bytes"),
 ])
 def test_share_cache_directive_refuses_what_cannot_work(httpd_factory, value, err):
