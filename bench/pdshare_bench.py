@@ -498,6 +498,8 @@ def statements_per_page(pg, h, paths, n=50):
             if "pds_jobs" in query:        # the job worker's poll, not the request
                 worker += int(calls)
                 continue
+            if "pds_schema_version" in query or "to_regclass" in query:
+                continue                   # a new pooled connection's set-up, not the request
             if "pds_event_spooled" in query or query.strip() in ("BEGIN TRANSACTION", "COMMIT"):
                 # The counter's writer thread, batching the spooled events
                 # off the request path (issue 13 item 2).
