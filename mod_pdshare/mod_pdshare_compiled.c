@@ -17,6 +17,7 @@
 #include <apr_thread_mutex.h>
 
 #include "mod_pdshare_compiled.h"
+#include <http_vhost.h>
 #include "pds_util.h"
 #include "pds_crypto.h"
 
@@ -112,6 +113,14 @@ void pdshare_compiled_child_init(apr_pool_t *pchild, server_rec *s)
 }
 
 /* ------------------------------------------------------------ compiling */
+
+const char *pdshare_link_key(apr_pool_t *p, const char *owner, const char *account_id,
+                             const char *path)
+{
+    /* Hashed: memcached keys must be short and free of spaces. */
+    const char *key = apr_pstrcat(p, owner, "\n", account_id, "\n", path, NULL);
+    return apr_pstrcat(p, "pds:tl:", pds_sha256_hex(p, key, strlen(key)), NULL);
+}
 
 /* Copies into the entry's pool, counted. */
 typedef struct {
@@ -285,6 +294,17 @@ static pds_err_t *compile(request_rec *r, pds_ctx_t *ctx, const pds_share_head_t
     cs->dbx.usable = brief.usable;
     cs->dbx.account_id = copy_str(&k, brief.account_id);
     cs->dbx.path_prefix = copy_str(&k, brief.path_prefix);
+    if (cs->dbx_configured && cs->dbx.usable && cs->dbx.account_id) {
+        /* Each file's link-cache key, hashed once here rather than per redirect. */
+        apr_hash_index_t *hi;
+        for (hi = apr_hash_first(tmp, cs->page->files); hi; hi = apr_hash_next(hi)) {
+            pds_page_file_t *f = apr_hash_this_val(hi);
+            if (f->dropbox_path)
+                f->link_key = copy_str(&k, pdshare_link_key(tmp, cs->share[SH_OWNER],
+                    cs->dbx.account_id, apr_pstrcat(tmp, cs->dbx.path_prefix, f->dropbox_path,
+                                                    NULL)));
+        }
+    }
 
     /* The JSON as UTF-8, written once. */
     if (!(json = json_dumps(page->view, JSON_COMPACT))) {

@@ -45,6 +45,10 @@ pdshare_compiled_t *pdshare_compiled_get(request_rec *r, pds_ctx_t *ctx,
                                          const pds_share_head_t *head, pds_err_t **e);
 
 /* Write the page with this response's nonce into bb (no copy). */
+/* The link cache's key of a file: the producer, the Dropbox account and the
+ * file's full path, hashed. */
+const char *pdshare_link_key(apr_pool_t *p, const char *owner, const char *account_id,
+                             const char *path);
 /* A bucket over cached bytes (or the request's nonce) that is safe to hand
  * the output filters for this request. */
 apr_bucket *pdshare_compiled_bucket(request_rec *r, const char *data, apr_size_t len);

@@ -435,9 +435,9 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
         fill.account_id = cs->dbx.account_id;
         fill.path = apr_pstrcat(r->pool, cs->dbx.path_prefix, f->dropbox_path, NULL);
     }
-    /* Hashed: memcached keys must be short and free of spaces. */
-    key = apr_pstrcat(r->pool, fill.owner, "\n", fill.account_id, "\n", fill.path, NULL);
-    key = apr_pstrcat(r->pool, "pds:tl:", pds_sha256_hex(r->pool, key, strlen(key)), NULL);
+    key = fill.session || !f->link_key
+        ? pdshare_link_key(r->pool, fill.owner, fill.account_id, fill.path)
+        : f->link_key;                              /* made when the share was compiled */
     /* No cache only when the in-process one could not be made (logged). */
     rv = c->cache ? pds_cache_fetch(c->cache, r->pool, key, c->total_timeout * 1000, fill_link,
                                     &fill, &link, &trace)

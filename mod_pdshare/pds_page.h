@@ -22,6 +22,8 @@ typedef struct {
     const char *name;
     const char *format;
     int permitted;
+    const char *link_key;        /* the link cache's key, set once by the glue's compiled
+                                  * share; NULL: made per request */
 } pds_page_file_t;
 
 typedef struct {

@@ -144,11 +144,31 @@ static int contains_nocase(const char *hay, const char *needle)
     return 0;
 }
 
+/* Run on every visitor request: the agent is lowered once and each name
+ * found with strstr, not compared case-insensitively at every position
+ * (that was a sixth of a redirect's instructions). The names are lower
+ * case ASCII; lowering only ASCII letters keeps every other byte as is. */
+#define UA_LOWERED_MAX 1024
+
 int pds_is_link_preview(const char *user_agent)
 {
-    int i;
+    char low[UA_LOWERED_MAX];
+    apr_size_t len, i;
+    int k;
     if (!user_agent) return 0;
-    for (i = 0; link_preview_agents[i]; i++)
-        if (contains_nocase(user_agent, link_preview_agents[i])) return 1;
+    len = strlen(user_agent);
+    if (len >= sizeof(low)) {
+        /* A longer agent is rare: the slow way, whole. */
+        for (k = 0; link_preview_agents[k]; k++)
+            if (contains_nocase(user_agent, link_preview_agents[k])) return 1;
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)user_agent[i];
+        low[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    low[len] = '\0';
+    for (k = 0; link_preview_agents[k]; k++)
+        if (strstr(low, link_preview_agents[k])) return 1;
     return 0;
 }

@@ -188,6 +188,23 @@ static void test_link_preview_agents(void **state)
     for (i = 0; people[i]; i++)
         if (pds_is_link_preview(people[i])) fail_msg("seen as a link preview: %s", people[i]);
     assert_false(pds_is_link_preview(NULL));
+    {
+        /* Agents around the lowered buffer's size (1,024 bytes): a name at
+         * the very end is still found, and padding alone is not a bot. */
+        static const apr_size_t sizes[] = { 1000, 1023, 1024, 1025, 4000 };
+        char ua[4100];
+        apr_size_t k;
+        for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+            apr_size_t n = sizes[k] - strlen("Twitterbot/1.0");
+            memset(ua, 'M', n);
+            strcpy(ua + n, "Twitterbot/1.0");
+            assert_int_equal(strlen(ua), sizes[k]);
+            if (!pds_is_link_preview(ua)) fail_msg("a %zu-byte agent ending in a bot", sizes[k]);
+            memset(ua, 'M', sizes[k]);
+            ua[sizes[k]] = '\0';
+            if (pds_is_link_preview(ua)) fail_msg("%zu bytes of padding seen as a bot", sizes[k]);
+        }
+    }
 }
 
 /* A file gone from Dropbox is told apart from every other failure. */
