@@ -403,7 +403,7 @@ pdshare_compiled_t *pdshare_compiled_get(request_rec *r, pds_ctx_t *ctx,
     }
     apr_thread_mutex_unlock(c->lock);
     if (!cs->cached && cs->bytes > c->bound)
-        /* Once per child at info; then at debug, not for every request. */
+        /* Once per server (all children) at info; then at debug, not per request. */
         ap_log_rerror(APLOG_MARK, pdshare_once(PDSHARE_ONCE_SHARE_CACHE_BOUND) ? APLOG_INFO
                       : APLOG_DEBUG, 0, r, "PDS00171: share %s takes %" APR_SIZE_T_FMT
                       " bytes compiled, more than PDShareShareCache (%" APR_SIZE_T_FMT "):"

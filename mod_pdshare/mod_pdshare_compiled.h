@@ -44,7 +44,6 @@ void pdshare_compiled_child_init(apr_pool_t *pchild, server_rec *s);
 pdshare_compiled_t *pdshare_compiled_get(request_rec *r, pds_ctx_t *ctx,
                                          const pds_share_head_t *head, pds_err_t **e);
 
-/* Write the page with this response's nonce into bb (no copy). */
 /* The link cache's key of a file: the producer, the Dropbox account and the
  * file's full path, hashed. */
 const char *pdshare_link_key(apr_pool_t *p, const char *owner, const char *account_id,
@@ -52,6 +51,7 @@ const char *pdshare_link_key(apr_pool_t *p, const char *owner, const char *accou
 /* A bucket over cached bytes (or the request's nonce) that is safe to hand
  * the output filters for this request. */
 apr_bucket *pdshare_compiled_bucket(request_rec *r, const char *data, apr_size_t len);
+/* Write the page with this response's nonce into bb (no copy). */
 void pdshare_compiled_page(request_rec *r, const pdshare_compiled_t *cs, const char *nonce,
                            apr_bucket_brigade *bb);
 apr_size_t pdshare_compiled_page_len(const pdshare_compiled_t *cs, const char *nonce);
