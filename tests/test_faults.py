@@ -181,9 +181,8 @@ def pg_node(dropbox_httpd, pg, name):
     return h
 
 
-# mod_dbd logs its own connection failures while the server is down.
-# mod_dbd's own lines in an outage; AH00636 is a child started while the
-# server is down (its pool connects later, on first use).
+# mod_dbd logs its own connection failures while the server is down, and
+# AH00636 when a child starts then (its pool connects later, on first use).
 MOD_DBD = r"\[dbd:(error|warn)\]|\[dbd:crit\].*AH00636"
 
 
