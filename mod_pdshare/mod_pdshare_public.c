@@ -77,22 +77,31 @@ static void parse_route(apr_pool_t *p, const char *path, route_t *rt)
 }
 
 /* Headers every public answer carries (SPEC §3). The CSP allows our own
- * assets, one inline style block (the producer's theme) by nonce, images
- * from the web and media from the redirect targets. */
-static const char *set_page_headers(request_rec *r)
+ * assets, images from the web and media from the redirect targets; an HTML
+ * answer's also allows one inline style block (the producer's theme) by a
+ * nonce, made only when HTML is written (page_nonce): a redirect needs none. */
+#define CSP_HEAD "default-src 'none'; script-src 'self'; style-src 'self'"
+#define CSP_TAIL "; img-src 'self' https: http: data:; media-src 'self' https: http:; " \
+                 "connect-src 'self'; base-uri 'none'; form-action 'none'; " \
+                 "frame-ancestors 'none'"
+
+static void set_page_headers(request_rec *r)
 {
-    const char *nonce = pds_random_b64url(r->pool, 16);
     apr_table_t *h = r->err_headers_out;
-    if (!nonce) nonce = "unavailable";
     apr_table_setn(h, "Cache-Control", "no-store");
     apr_table_setn(h, "Referrer-Policy", "no-referrer");
     apr_table_setn(h, "X-Content-Type-Options", "nosniff");
     apr_table_setn(h, "X-Robots-Tag", "noindex");
-    apr_table_setn(h, "Content-Security-Policy", apr_pstrcat(r->pool,
-                   "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-", nonce, "'; "
-                   "img-src 'self' https: http: data:; media-src 'self' https: http:; "
-                   "connect-src 'self'; base-uri 'none'; form-action 'none'; "
-                   "frame-ancestors 'none'", NULL));
+    apr_table_setn(h, "Content-Security-Policy", CSP_HEAD CSP_TAIL);
+}
+
+/* The nonce of an HTML answer, and the CSP that names it. */
+static const char *page_nonce(request_rec *r)
+{
+    const char *nonce = pds_random_b64url(r->pool, 16);
+    if (!nonce) nonce = "unavailable";
+    apr_table_setn(r->err_headers_out, "Content-Security-Policy",
+                   apr_pstrcat(r->pool, CSP_HEAD " 'nonce-", nonce, "'" CSP_TAIL, NULL));
     return nonce;
 }
 
@@ -126,10 +135,10 @@ static int send_html(request_rec *r, int status, const char *tmpl, json_t *data)
 }
 
 /* The friendly page for 403/404/410/503. */
-static int send_notice(request_rec *r, const char *nonce, int status, const char *kind,
-                       const char *title, const char *message, json_t *producer)
+static int send_notice(request_rec *r, int status, const char *kind, const char *title,
+                       const char *message, json_t *producer)
 {
-    json_t *d = pdshare_page_data(r, NULL, nonce);
+    json_t *d = pdshare_page_data(r, NULL, page_nonce(r));
     json_object_set_new(d, "status", json_integer(status));
     json_object_set_new(d, "kind", json_string(kind));
     json_object_set_new(d, "title", json_string(title));
@@ -140,10 +149,10 @@ static int send_notice(request_rec *r, const char *nonce, int status, const char
     return send_html(r, status, "notice", d);
 }
 
-static int send_unavailable(request_rec *r, const char *nonce)
+static int send_unavailable(request_rec *r)
 {
     apr_table_setn(r->err_headers_out, "Retry-After", "30");
-    return send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
+    return send_notice(r, HTTP_SERVICE_UNAVAILABLE, "unavailable",
                        "Temporarily unavailable",
                        "This share cannot be opened right now. Please try again in a few minutes.",
                        NULL);
@@ -159,20 +168,20 @@ static int send_json_error(request_rec *r, int status, const char *code, const c
 }
 
 /* A refusal of the page or its JSON: the friendly page, or the error shape. */
-static int send_refusal(request_rec *r, route_e kind, const char *nonce, int status,
-                        const char *code, const char *title, const char *message)
+static int send_refusal(request_rec *r, route_e kind, int status, const char *code,
+                        const char *title, const char *message)
 {
     if (kind == R_JSON) return send_json_error(r, status, code, message);
-    return send_notice(r, nonce, status, code, title, message, NULL);
+    return send_notice(r, status, code, title, message, NULL);
 }
 
-static int send_unavailable_for(request_rec *r, route_e kind, const char *nonce)
+static int send_unavailable_for(request_rec *r, route_e kind)
 {
     if (kind == R_JSON)
         return send_json_error(r, HTTP_SERVICE_UNAVAILABLE, "unavailable",
                                "This share cannot be opened right now. Please try again in a "
                                "few minutes.");
-    return send_unavailable(r, nonce);
+    return send_unavailable(r);
 }
 
 static int send_asset(request_rec *r, const char *name, const char *version)
@@ -214,15 +223,15 @@ static int send_asset(request_rec *r, const char *name, const char *version)
  * of that kind, logged once; one producer's connection missing, expired or
  * revoked is that producer's state, seen on their settings page, and
  * logged at info only. */
-static int send_dropbox_unavailable(request_rec *r, const char *nonce, const pds_err_t *e,
-                                    int retry_after, json_t *producer)
+static int send_dropbox_unavailable(request_rec *r, const pds_err_t *e, int retry_after,
+                                    json_t *producer)
 {
     const char *why = e->detail ? e->detail : e->message;
     pdshare_incident_t inc = pdshare_incident_of(e->kind);
     if (inc == PDSHARE_INC_DATABASE) {
         pdshare_incident_fail(r, r->server, inc, APLOG_ERR, "PDS00040: download unavailable: %s",
                               why);
-        return send_unavailable(r, nonce);
+        return send_unavailable(r);
     }
     if (inc != PDSHARE_INC_COUNT)
         pdshare_incident_fail(r, r->server, inc, APLOG_WARNING,
@@ -230,7 +239,7 @@ static int send_dropbox_unavailable(request_rec *r, const char *nonce, const pds
     else
         ap_log_rerror(APLOG_MARK, e->kind == PDS_ERR_NOT_CONNECTED ? APLOG_INFO : APLOG_ERR, 0,
                       r, "PDS00040: download unavailable: %s", why);
-    send_notice(r, nonce, HTTP_SERVICE_UNAVAILABLE, "unavailable",
+    send_notice(r, HTTP_SERVICE_UNAVAILABLE, "unavailable",
                 "Downloads are unavailable right now",
                 "The producer's files cannot be reached at the moment. "
                 "Please try again in a few minutes.", producer);
@@ -354,7 +363,7 @@ static int redirect_asks_first_byte(request_rec *r, apr_off_t size)
  * itself (sendfile; httpd's byterange filter answers Range requests). It
  * counts when the answer carries the file's first byte: a Range request
  * past it continues a download and is not counted again. */
-static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
+static int serve_local(request_rec *r, pds_ctx_t *ctx, const char **share,
                        pds_page_file_t *f, const char *kind)
 {
     apr_bucket_brigade *bb;
@@ -368,7 +377,7 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
                              | APR_FINFO_TYPE, fd) != APR_SUCCESS || fi.filetype != APR_REG) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00046: the local copy of file %s is"
                       " missing (%s)", f->id, f->local_path);
-        return send_unavailable(r, nonce);
+        return send_unavailable(r);
     }
     ap_set_content_type(r, media_type(f->format));
     /* A file name safe in a header, and the exact one for clients that read filename*. */
@@ -391,7 +400,7 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
         && pdshare_count(r, ctx, share[SH_ID], f->slot_id, f->id, kind,
                          pds_category_names[f->category]) != APR_SUCCESS) {
         apr_table_clear(r->headers_out);                  /* none of the file's headers */
-        return send_unavailable(r, nonce);
+        return send_unavailable(r);
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_brigade_insert_file(bb, fd, 0, fi.size, r->pool);
@@ -401,7 +410,7 @@ static int serve_local(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
 
 /* play and files: a temporary link for the file, minted behind this
  * redirect (never put into HTML), cached, and the event counted. */
-static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
+static int redirect_to_file(request_rec *r, pds_ctx_t *ctx,
                             const pdshare_compiled_t *cs, pds_page_file_t *f, const char *kind,
                             json_t *producer)
 {
@@ -416,7 +425,7 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
     int counted;
 
     if (!f->dropbox_path && f->local_path)
-        return serve_local(r, nonce, ctx, share, f, kind);
+        return serve_local(r, ctx, share, f, kind);
     memset(&fill, 0, sizeof(fill));
     fill.env = ctx->dbx;
     fill.owner = share[SH_OWNER];
@@ -425,7 +434,7 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
         /* Not configured, not connected or revoked when compiled: the
          * session says which (or, reconnected since, serves). */
         if ((e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
-            return send_dropbox_unavailable(r, nonce, e, 0, producer);
+            return send_dropbox_unavailable(r, e, 0, producer);
         fill.session = s;
         fill.account_id = s->account_id;
         fill.path = apr_pstrcat(r->pool, s->path_prefix, f->dropbox_path, NULL);
@@ -444,7 +453,7 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
                   : fill_link(&fill, r->pool, &link, &fill.ttl);
     if (c->cache) log_cache_outage(r, &trace);
     if (rv != APR_SUCCESS && fill.session_failed)
-        return send_dropbox_unavailable(r, nonce, fill.session_failed, 0, producer);
+        return send_dropbox_unavailable(r, fill.session_failed, 0, producer);
     if (rv == APR_SUCCESS && fill.res.status)
         pdshare_incident_ok(r->server, PDSHARE_INC_DROPBOX);  /* Dropbox answered */
     if (rv != APR_SUCCESS && pds_dbx_path_gone(&fill.res)) {
@@ -454,7 +463,7 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00110: file %s is no longer in the"
                       " Dropbox of %s: %s", f->id, share[SH_OWNER],
                       fill.res.why ? fill.res.why : "path not found");
-        return send_notice(r, nonce, HTTP_NOT_FOUND, "gone", "File no longer available",
+        return send_notice(r, HTTP_NOT_FOUND, "gone", "File no longer available",
                            "This file is no longer available: the producer has moved or"
                            " deleted it.", producer);
     }
@@ -465,13 +474,13 @@ static int redirect_to_file(request_rec *r, const char *nonce, pds_ctx_t *ctx,
             ? pds_err_of(r->pool, PDS_ERR_NOT_CONNECTED, 503, "dropbox_revoked", fill.res.why,
                          "the Dropbox connection was refused")
             : pds_dbx_failed(ctx->dbx, &fill.res);
-        return send_dropbox_unavailable(r, nonce, failed, fill.res.retry_after, producer);
+        return send_dropbox_unavailable(r, failed, fill.res.retry_after, producer);
     }
     /* HEAD never counts, nor a Range past byte 0. */
     counted = !r->header_only && redirect_asks_first_byte(r, f->size);
     if (counted && pdshare_count(r, ctx, share[SH_ID], f->slot_id, f->id, kind,
                                  pds_category_names[f->category]) != APR_SUCCESS)
-        return send_unavailable(r, nonce);
+        return send_unavailable(r);
     apr_table_setn(r->headers_out, "Location", link);
     return HTTP_MOVED_TEMPORARILY;
 }
@@ -638,7 +647,7 @@ static const char *zip_local_file(zip_stream_t *z, apr_pool_t *p, char *buf)
 
 enum { ZIP_OK, ZIP_GONE, ZIP_DROPBOX, ZIP_LOCAL, ZIP_OUTPUT };
 
-static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const char **share,
+static int zip_respond(request_rec *r, pds_ctx_t *ctx, const char **share,
                        zip_stream_t *z, json_t *producer)
 {
     pds_dbx_session_t *s = NULL;
@@ -658,10 +667,10 @@ static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
     for (i = 0; i < z->files->nelts; i++) {
         pds_page_file_t *f = APR_ARRAY_IDX(z->files, i, pds_page_file_t *);
         if (!f->dropbox_path && !f->local_path)
-            return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
+            return send_notice(r, HTTP_NOT_FOUND, "not_found", "File no longer available",
                                "A file of this download is no longer available.", producer);
         if (f->dropbox_path && !s && (e = pds_dbx_session(ctx->dbx, share[SH_OWNER], &s)))
-            return send_dropbox_unavailable(r, nonce, e, 0, producer);
+            return send_dropbox_unavailable(r, e, 0, producer);
     }
     z->zip = pds_zip_create(r->pool, r->request_time, zip_out, z);
     z->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
@@ -712,21 +721,21 @@ static int zip_respond(request_rec *r, const char *nonce, pds_ctx_t *ctx, const 
         /* Nothing has gone out (and nothing is counted): a proper answer. */
         apr_brigade_cleanup(z->bb);
         apr_table_unset(r->headers_out, "Content-Disposition");
-        if (z->not_recorded) return send_unavailable(r, nonce);
+        if (z->not_recorded) return send_unavailable(r);
         if (failure == ZIP_GONE) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PDS00101: file %s of a ZIP is gone"
                           " from Dropbox", z->cur->id);
-            return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File no longer available",
+            return send_notice(r, HTTP_NOT_FOUND, "not_found", "File no longer available",
                                "A file of this download is no longer in the producer's Dropbox.",
                                producer);
         }
         if (failure == ZIP_DROPBOX) {
-            return send_dropbox_unavailable(r, nonce, pds_err_of(r->pool, PDS_ERR_DROPBOX, 503,
+            return send_dropbox_unavailable(r, pds_err_of(r->pool, PDS_ERR_DROPBOX, 503,
                                             "dropbox_unavailable", why, "Dropbox failed"),
                                             res.retry_after, producer);
         }
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00102: ZIP not sent: %s", why);
-        return send_unavailable(r, nonce);
+        return send_unavailable(r);
     }
     /* Bytes are gone: all that is left is to cut the connection. As mod_proxy
      * does for a broken backend, the chunked encoding then ends without its
@@ -772,13 +781,13 @@ static void zip_select(apr_pool_t *p, pds_page_t *page, pds_page_track_t *track,
 
 /* "/s/{token}/": 301 to the page (or its JSON) without the slash. Only a
  * well-formed token is put into Location; anything else is not found. */
-static int redirect_without_slash(request_rec *r, const char *nonce, const char *token)
+static int redirect_without_slash(request_rec *r, const char *token)
 {
     apr_size_t len = strlen(token);
     const char *bare = len > 5 && !strcmp(token + len - 5, ".json")
                        ? apr_pstrndup(r->pool, token, len - 5) : token;
     if (!pds_token_wellformed(bare))
-        return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
+        return send_notice(r, HTTP_NOT_FOUND, "not_found", "Share not found",
                            "This link does not lead to a share. Check that it was copied whole.",
                            NULL);
     apr_table_setn(r->headers_out, "Location",
@@ -788,7 +797,7 @@ static int redirect_without_slash(request_rec *r, const char *nonce, const char 
 
 int pdshare_public_handler(request_rec *r)
 {
-    const char *path, *nonce, **share = NULL;
+    const char *path, **share = NULL;
     route_t rt;
     pds_ctx_t *ctx;
     pds_page_t *page = NULL;
@@ -805,17 +814,17 @@ int pdshare_public_handler(request_rec *r)
     path = pdshare_route_path(r);
     parse_route(r->pool, path ? path : "", &rt);
     if (rt.kind == R_ASSET) return send_asset(r, rt.a, rt.b);
-    nonce = set_page_headers(r);
+    set_page_headers(r);
     if (path && !pds_valid_utf8(path, strlen(path)))    /* a token or an id that is not text */
-        return send_refusal(r, rt.kind, nonce, HTTP_BAD_REQUEST, "invalid_field", "Bad link",
+        return send_refusal(r, rt.kind, HTTP_BAD_REQUEST, "invalid_field", "Bad link",
                             "This link is not well-formed. Check that it was copied whole.");
-    if (rt.kind == R_SLASH) return redirect_without_slash(r, nonce, rt.token);
+    if (rt.kind == R_SLASH) return redirect_without_slash(r, rt.token);
     if (rt.kind == R_NONE)
-        return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
+        return send_notice(r, HTTP_NOT_FOUND, "not_found", "Share not found",
                            "This link does not lead to a share. Check that it was copied whole.",
                            NULL);
 
-    if (!(ctx = pdshare_ctx(r, NULL))) return send_unavailable_for(r, rt.kind, nonce);
+    if (!(ctx = pdshare_ctx(r, NULL))) return send_unavailable_for(r, rt.kind);
     ctx->link_preview = pds_is_link_preview(apr_table_get(r->headers_in, "User-Agent"));
     /* One indexed read decides the answer (revocation and expiry hold on
      * the next request) and whether this child's compiled share is current. */
@@ -823,13 +832,13 @@ int pdshare_public_handler(request_rec *r)
     case PDS_SHARE_OK:
         break;
     case PDS_SHARE_NOT_FOUND:
-        return send_refusal(r, rt.kind, nonce, HTTP_NOT_FOUND, "not_found", "Share not found",
+        return send_refusal(r, rt.kind, HTTP_NOT_FOUND, "not_found", "Share not found",
                             "This link does not lead to a share. Check that it was copied whole.");
     case PDS_SHARE_EXPIRED:
-        return send_refusal(r, rt.kind, nonce, HTTP_GONE, "expired", "This link has expired",
+        return send_refusal(r, rt.kind, HTTP_GONE, "expired", "This link has expired",
                             "The link has expired. Ask the producer for a new one.");
     case PDS_SHARE_REVOKED:
-        return send_refusal(r, rt.kind, nonce, HTTP_GONE,
+        return send_refusal(r, rt.kind, HTTP_GONE,
                             rt.kind == R_JSON ? "revoked" : "disabled",
                             "This share has been disabled", "The producer has disabled this share.");
     case PDS_SHARE_ERROR:
@@ -837,12 +846,12 @@ int pdshare_public_handler(request_rec *r)
         pdshare_incident_fail(r, r->server, PDSHARE_INC_DATABASE, APLOG_ERR,
                               "PDS00031: looking up share %s: %s",
                               pds_token_for_log(r->pool, rt.token), ctx->db->last_error);
-        return send_unavailable_for(r, rt.kind, nonce);
+        return send_unavailable_for(r, rt.kind);
     }
     if (!(cs = pdshare_compiled_get(r, ctx, &head, &e))) {
         pdshare_incident_t inc = pdshare_incident_of(e->kind);
         if (e->kind == PDS_ERR_NOT_FOUND)          /* deleted since its head was read */
-            return send_refusal(r, rt.kind, nonce, HTTP_NOT_FOUND, "not_found",
+            return send_refusal(r, rt.kind, HTTP_NOT_FOUND, "not_found",
                                 "Share not found", "This link does not lead to a share."
                                 " Check that it was copied whole.");
         if (inc < PDSHARE_INC_COUNT)
@@ -852,17 +861,19 @@ int pdshare_public_handler(request_rec *r)
         else
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PDS00032: building share %s: %s",
                           pds_token_for_log(r->pool, rt.token), e->detail ? e->detail : e->message);
-        return send_unavailable_for(r, rt.kind, nonce);
+        return send_unavailable_for(r, rt.kind);
     }
     share = cs->share;
     page = cs->page;
     if (rt.kind == R_PAGE) {
         apr_bucket_brigade *bb;
+        const char *nonce;
         /* Count first: a view that cannot be recorded is not answered 200. A
          * link-preview fetcher's is recorded as a preview (pds_event_record). */
         if (!r->header_only
             && pdshare_count(r, ctx, share[SH_ID], NULL, NULL, "view", NULL) != APR_SUCCESS)
-            return send_unavailable(r, nonce);
+            return send_unavailable(r);
+        nonce = page_nonce(r);
         ap_set_content_type(r, "text/html; charset=utf-8");
         ap_set_content_length(r, pdshare_compiled_page_len(cs, nonce));
         if (r->header_only) return OK;
@@ -877,7 +888,7 @@ int pdshare_public_handler(request_rec *r)
         /* People's JSON fetches are not views; a link preview's is a preview. */
         if (!r->header_only && ctx->link_preview
             && pdshare_count(r, ctx, share[SH_ID], NULL, NULL, "preview", NULL) != APR_SUCCESS)
-            return send_unavailable_for(r, rt.kind, nonce);
+            return send_unavailable_for(r, rt.kind);
         ap_set_content_type(r, "application/json; charset=utf-8");
         ap_set_content_length(r, cs->json_len);
         if (r->header_only) return OK;
@@ -894,20 +905,20 @@ int pdshare_public_handler(request_rec *r)
         if (rt.kind == R_FILE) {
             pds_page_file_t *f = apr_hash_get(page->files, rt.a, APR_HASH_KEY_STRING);
             if (!f)
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "File not found",
+                return send_notice(r, HTTP_NOT_FOUND, "not_found", "File not found",
                                    "This share does not hold that file.", producer);
             if (!f->permitted)
-                return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
+                return send_notice(r, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of this kind of file.",
                                    producer);
-            return redirect_to_file(r, nonce, ctx, cs, f, "download", producer);
+            return redirect_to_file(r, ctx, cs, f, "download", producer);
         }
         else if (rt.kind == R_PLAY) {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
             if (!t || !t->preview)
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to play",
+                return send_notice(r, HTTP_NOT_FOUND, "not_found", "Nothing to play",
                                    "This share has no preview for that track.", producer);
-            return redirect_to_file(r, nonce, ctx, cs, t->preview, "play", producer);
+            return redirect_to_file(r, ctx, cs, t->preview, "play", producer);
         }
         else if (rt.kind == R_ZIP) {
             pds_page_track_t *t = apr_hash_get(page->tracks, rt.a, APR_HASH_KEY_STRING);
@@ -916,32 +927,32 @@ int pdshare_public_handler(request_rec *r)
                                                               "projects" };
             zip_stream_t z;
             if (group < 0)
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Not found",
+                return send_notice(r, HTTP_NOT_FOUND, "not_found", "Not found",
                                    "This share does not hold that folder.", producer);
             /* The share's permission first: it holds for every track. */
             if (!pds_category_permitted(share, group))
-                return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
+                return send_notice(r, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of these files.",
                                    producer);
             if (!t || !t->offered[group])
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to download",
+                return send_notice(r, HTTP_NOT_FOUND, "not_found", "Nothing to download",
                                    "This share holds no files of this kind for that track.",
                                    producer);
             memset(&z, 0, sizeof(z));
             zip_select(r->pool, page, t, group, &z);
             z.filename = apr_pstrcat(r->pool, t->title && *t->title ? t->title : "download",
                                      " - ", names[group], ".zip", NULL);
-            return zip_respond(r, nonce, ctx, share, &z, producer);
+            return zip_respond(r, ctx, share, &z, producer);
         }
         else {                                           /* R_ZIP_ALL: "Download all" */
             zip_stream_t z;
             const char *title = share[SH_TITLE];
             if (!page->offered->nelts && apr_hash_count(page->files))
-                return send_notice(r, nonce, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
+                return send_notice(r, HTTP_FORBIDDEN, "forbidden", "Download not allowed",
                                    "The producer has not allowed downloads of these files.",
                                    producer);
             if (!page->offered->nelts)
-                return send_notice(r, nonce, HTTP_NOT_FOUND, "not_found", "Nothing to download",
+                return send_notice(r, HTTP_NOT_FOUND, "not_found", "Nothing to download",
                                    "This share offers no files to download.", producer);
             memset(&z, 0, sizeof(z));
             zip_select(r->pool, page, NULL, 0, &z);
@@ -951,7 +962,7 @@ int pdshare_public_handler(request_rec *r)
                 title = t && t->title ? t->title : "download";
             }
             z.filename = apr_pstrcat(r->pool, title, ".zip", NULL);
-            return zip_respond(r, nonce, ctx, share, &z, producer);
+            return zip_respond(r, ctx, share, &z, producer);
         }
     }
 }

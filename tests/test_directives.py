@@ -230,3 +230,28 @@ def test_share_path_and_base_url(httpd_factory):
     assert r.status_code == 200
     assert "Elsewhere" in r.text
     assert requests.get(f"{h.base_url}/share/{s['token']}.json", timeout=30).json()["tracks"][0]["title"] == "Elsewhere"
+
+
+@pytest.mark.log_allow(r"plain/\.htaccess: Invalid command 'ThisIsNotADirective'")
+def test_share_and_api_urls_skip_the_filesystem_walk(httpd_factory):
+    """The module's URLs name no file: httpd does not walk the document root for
+    them (no stat of each component, no .htaccess read), while other URLs keep
+    their walk. An .htaccess that httpd cannot parse shows which were walked."""
+    h = httpd_factory(start=False)
+    docroot = h.dir / "docroot"
+    for d in ["s", "pd", "plain"]:
+        (docroot / d).mkdir(parents=True, exist_ok=True)
+        (docroot / d / ".htaccess").write_text("ThisIsNotADirective on\n")
+    (docroot / "plain" / "x.txt").write_text("plain\n")
+    h.extra = [f"<Directory {docroot}>", "  AllowOverride All", "</Directory>"]
+    h.start()
+    alice = h.api("alice")                       # /pd/api: the owner API answers
+    t = alice.create_track(title="No walk")
+    s = alice.create_share(track_ids=[t["id"]])
+    r = requests.get(f"{h.base_url}/s/{s['token']}", timeout=30)
+    assert r.status_code == 200 and "No walk" in r.text
+    assert requests.get(f"{h.base_url}/s/{s['token']}.json", timeout=30).status_code == 200
+    assert requests.get(f"{h.base_url}/s/not-a-token", timeout=30).status_code == 404
+    # The rest of the document root is walked, .htaccess included.
+    assert requests.get(f"{h.base_url}/plain/x.txt", timeout=30).status_code == 500
+    assert "ThisIsNotADirective" in h.read_error_log()
