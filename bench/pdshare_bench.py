@@ -749,7 +749,9 @@ def targets(rows, stmts, soak):
                     r["ratio"] >= 0.6, f"{r['ratio']:.2f} (in-process cache)"))
     r = row("SQLite, memcached", "download10")
     if r:
-        out.append(("download redirect ≥ 0.60 of the static 302 (memcached)", r["ratio"] >= 0.6,
+        # Not in the issue's table (its redirect target is on the default,
+        # in-process link cache): printed beside it, never counted as met.
+        out.append(("download redirect, memcached link cache, against the same 0.60", None,
                     f"{r['ratio']:.2f}"))
     for phase in ["SQLite, in-process", "PostgreSQL, in-process"]:
         a, b = row(phase, "page1"), row(phase, "page50")
@@ -761,25 +763,37 @@ def targets(rows, stmts, soak):
     if r:
         out.append(("10-track share page ≥ 0.50 of the static file (PostgreSQL)",
                     r["ratio"] >= 0.5, f"{r['ratio']:.2f}"))
-    # p99: every module scenario against its own baseline's p99 in the same
-    # phase (the static file for pages and JSON, the static 302 for redirects).
+    # p99, as the issue's table has it: every module scenario on SQLite
+    # against the static file's p99 in the same run.
+    base = row("SQLite, in-process", "static_file")
+    mine = [r for r in rows if r["phase"] == "SQLite, in-process"
+            and r["scenario"] not in ("static_file", "static_302")]
+    if base and base["p99"] > 0 and mine:
+        w = max(mine, key=lambda r: r["p99"])
+        over = [r for r in mine if r["p99"] > 2.0 * base["p99"]]
+        out.append((f"p99 at {CONNS} connections ≤ 2× the static file's p99 (every module"
+                    " scenario, SQLite)", not over,
+                    f"static file {base['p99']:.1f} ms; worst {LABELS[w['scenario']]}"
+                    f" {w['p99']:.1f} ms" + (f"; {len(over)} over" if over else "")))
+    # Stricter, printed beside it: each scenario against its own baseline
+    # (the static 302 for redirects), every database and link cache.
     over, worst = [], None
     for r in rows:
         if r["scenario"] == r["baseline"]:
             continue
-        base = row(r["phase"], r["baseline"])
-        if not base or base["p99"] <= 0:
+        b = row(r["phase"], r["baseline"])
+        if not b or b["p99"] <= 0:
             continue
-        x = r["p99"] / base["p99"]
+        x = r["p99"] / b["p99"]
         if worst is None or x > worst[0]:
             worst = (x, r)
         if x > 2.0:
             over.append(r)
     if worst:
         x, w = worst
-        out.append((f"p99 at {CONNS} connections ≤ 2× its baseline's p99 (every module scenario)",
-                    not over, f"worst {x:.2f}× ({LABELS[w['scenario']]}, {w['phase']}: "
-                    f"{w['p99']:.1f} ms)" + (f"; {len(over)} over" if over else "")))
+        out.append((f"p99 ≤ 2× its own baseline's p99 (every scenario and database)", None,
+                    f"worst {x:.2f}× ({LABELS[w['scenario']]}, {w['phase']}: "
+                    f"{w['p99']:.1f} ms)" + (f"; {len(over)} over 2×" if over else "; none over 2×")))
     for source, st in stmts:
         pages = {k: v["per_request"] for k, v in st.items() if k.startswith("page")}
         same = len(set(pages.values())) == 1
@@ -798,9 +812,10 @@ def report(result):
              " medians; ratio = median of the per-round ratios to the baseline run in the"
              " same round.", "", table(result["rows"]), ""]
     if result.get("targets"):
-        lines += ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
+        lines += ["## Targets", "", "Issue 13's table; rows met \"—\" are stricter measures printed beside"
+                  " it, not targets.", "", "| target | met | measured |", "|---|---|---|"]
         for name, ok, val in result["targets"]:
-            lines.append(f"| {name} | {'yes' if ok else '**no**'} | {val} |")
+            lines.append(f"| {name} | {'—' if ok is None else 'yes' if ok else '**no**'} | {val} |")
         lines.append("")
     for title, key, byk in [("SQLite, counted under gdb", "statements", "by_statement"),
                             ("PostgreSQL, pg_stat_statements", "statements_pg", "by_query")]:
