@@ -587,7 +587,7 @@ def statements_by_gdb(h, paths, n=10):
             if cur is not None:
                 segments.append(cur)
             cur = []
-        elif cur is not None and not lab.startswith("pds_job") and lab != "pds_event_spooled":
+        elif cur is not None and not lab.startswith("pds_job") and not lab.startswith("pds_event_spooled"):
             # Left out: the job worker's polls and the counter's writer thread
             # (pds_event_spooled, batched off the request path).
             cur.append(lab)

@@ -27,7 +27,7 @@
 #include "pds_util.h"
 #include "pds_db.h"
 
-#define WRITE_MS 50                 /* a batch at least this often (SPEC: 100 ms) */
+#define WRITE_MS 80                 /* a batch at least this often (SPEC: 100 ms) */
 #define CLAIM_MS 1000               /* how often dead children's files are looked for */
 #define RETRY_MS 1000               /* after a failed commit */
 

@@ -35,6 +35,9 @@ typedef struct {
  * "preview"; its plays and downloads are not recorded (NULL). */
 const char *pds_event_kind(int link_preview, const char *kind);
 
+/* Events the writer inserts with one statement (pds_event_spooled_rows). */
+#define PDS_SPOOL_ROWS 16
+
 /* Longest record: what one answer may hold (a ZIP of many files). */
 #define PDS_SPOOL_MAX_RECORD (4 * 1024 * 1024)
 

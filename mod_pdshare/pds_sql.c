@@ -213,6 +213,12 @@ const int pds_migration_count = sizeof(pds_migrations) / sizeof(pds_migrations[0
 
 #define TRACK_COLS "t.id, t.title, t.bpm, t.musical_key, t.artwork_url, t.bucket, t.alias," \
     " t.group_id, t.version, t.sharing_status, t.created_at, t.updated_at"
+/* One spooled event's values, and 16 of them (PDS_SPOOL_ROWS). */
+#define EVENT_ROW "(%s, %s, %s, %s, %s, %s, %lld)"
+#define EVENT_ROWS2 EVENT_ROW ", " EVENT_ROW
+#define EVENT_ROWS4 EVENT_ROWS2 ", " EVENT_ROWS2
+#define EVENT_ROWS8 EVENT_ROWS4 ", " EVENT_ROWS4
+#define EVENT_ROWS16 EVENT_ROWS8 ", " EVENT_ROWS8
 #define SHARE_COLS "id, owner, token, title, bucket, perm_bounces, perm_stems, perm_projects," \
     " files_restricted, expires_at, revoked_at, created_at"
 
@@ -364,7 +370,11 @@ const pds_stmt_def_t pds_statements[] = {
     /* The writer's insert of spooled events (pds_spool_commit): at most once. */
     { "pds_event_spooled",
       "INSERT INTO pds_events (event_id, share_id, track_id, file_id, kind, category, created_at)"
-      " VALUES (%s, %s, %s, %s, %s, %s, %lld) ON CONFLICT (event_id) DO NOTHING" },
+      " VALUES " EVENT_ROW " ON CONFLICT (event_id) DO NOTHING" },
+    /* The same for PDS_SPOOL_ROWS events at once: one statement, not 16. */
+    { "pds_event_spooled_rows",
+      "INSERT INTO pds_events (event_id, share_id, track_id, file_id, kind, category, created_at)"
+      " VALUES " EVENT_ROWS16 " ON CONFLICT (event_id) DO NOTHING" },
     { "pds_stats_share",
       "SELECT share_id, track_id, kind, category, COUNT(*) FROM pds_events"
       " WHERE share_id = %s GROUP BY share_id, track_id, kind, category" },

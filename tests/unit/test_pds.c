@@ -24,6 +24,7 @@
 #include "pds_dropbox.h"
 #include "pds_tmpl.h"
 #include "pds_db.h"
+#include "pds_spool.h"
 #include "pds_sql.h"
 #include "pds_api.h"
 #include "pds_page.h"
@@ -2565,6 +2566,37 @@ static void test_logmask(void **state)
 #define TDB(f) cmocka_unit_test_setup_teardown(f, setup_db, teardown_pool)
 #define TRAW(f) cmocka_unit_test_setup_teardown(f, setup_db_raw, teardown_pool)
 
+/* The writer inserts PDS_SPOOL_ROWS events per statement, then the rest one
+ * by one: 37 events are 37 rows, and the same 37 again (a spool file replayed
+ * after its commit) add none. */
+static void test_spool_commit_batches(void **state)
+{
+    fx_t *fx = *state;
+    apr_array_header_t *ev = apr_array_make(fx->pool, 40, sizeof(pds_event_t));
+    int i, n = 2 * PDS_SPOOL_ROWS + 5;
+    for (i = 0; i < n; i++) {
+        pds_event_t *e = apr_array_push(ev);
+        memset(e, 0, sizeof(*e));
+        e->id = pds_spool_make_id(fx->pool, "unit", (apr_uint64_t)i);
+        e->share_id = "s_unit";
+        e->track_id = i % 3 ? "t_unit" : NULL;
+        e->file_id = i % 3 == 2 ? "f_unit" : NULL;
+        e->kind = i % 3 == 0 ? "view" : i % 3 == 1 ? "play" : "download";
+        e->category = i % 3 == 2 ? "stem" : NULL;
+        e->created_at = NOW + i;
+    }
+    assert_int_equal(pds_spool_commit(&fx->db, ev), APR_SUCCESS);
+    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events"), apr_itoa(fx->pool, n));
+    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events WHERE kind = 'download'"
+                                      " AND category = 'stem' AND file_id = 'f_unit'"),
+                        apr_itoa(fx->pool, n / 3));
+    assert_string_equal(sql_value(fx, "SELECT MAX(created_at) FROM pds_events"),
+                        apr_psprintf(fx->pool, "%" APR_INT64_T_FMT, NOW + n - 1));
+    assert_int_equal(pds_spool_commit(&fx->db, ev), APR_SUCCESS);
+    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events"), apr_itoa(fx->pool, n));
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2575,6 +2607,7 @@ int main(void)
         T(test_ct_streq),
         T(test_new_id),
         TDB(test_error_kinds),
+        TDB(test_spool_commit_batches),
         T(test_b64url_and_time),
         T(test_html_escape),
         T(test_parse_int64),
