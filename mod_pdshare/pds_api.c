@@ -267,8 +267,9 @@ static void handle_route(pds_ctx_t *ctx, const char *method, const char **seg, i
         else if (!(*err = pds_share_create(ctx, body, res))) out->status = 201;
     }
     else if (n == 2 && !strcmp(seg[0], "shares")) {
-        ALLOW("GET");
-        *err = pds_share_load(ctx, seg[1], 1, res);
+        ALLOW("GET, PATCH");
+        if (IS("GET")) *err = pds_share_load(ctx, seg[1], 1, res);
+        else *err = pds_share_patch(ctx, seg[1], body, res);
     }
     else if (n == 3 && !strcmp(seg[0], "shares") && !strcmp(seg[2], "revoke")) {
         ALLOW("POST");

@@ -320,6 +320,35 @@ pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out)
     return pds_share_load(ctx, id, 0, out);
 }
 
+/* PATCH /shares/{id}: rename it, or set its expiry again (from now; null
+ * for never). A revoked share stays revoked; an expired one given a new
+ * expiry serves again. What a visitor sees changes on the next request (the
+ * data version, pds_sql.c v9). */
+pds_err_t *pds_share_patch(pds_ctx_t *ctx, const char *id, json_t *body, json_t **out)
+{
+    /* SPEC also names password, download_limit(s) and comments: refused until
+     * they are built, as on create. */
+    static const char *const fields[] = { "title", "expires_in_days", NULL };
+    const char *title, *expires;
+    pds_presence_e tp, ep;
+    apr_int64_t days = 0;
+    pds_rows_t *rs;
+    pds_err_t *e;
+    if (!pds_valid_id(id)) return pds_not_found(ctx, "share");
+    if ((e = pds_fields_known(ctx->pool, body, fields))) return e;
+    if ((e = pds_field_name(ctx->pool, body, "title", 200, &title, &tp))) return e;
+    if ((e = pds_field_int(ctx->pool, body, "expires_in_days", 1, 3650, &days, &ep))) return e;
+    if (SELECT(ctx->db, "pds_share_get", &rs, id, ctx->user)) return pds_db_failed(ctx);
+    if (!rs->rows->nelts) return pds_not_found(ctx, "share");
+    if (tp == PDS_ABSENT) title = PDS_ROW(rs, 0)[SH_TITLE];
+    else if (tp == PDS_NULL || (title && !*title)) title = NULL;
+    expires = ep == PDS_ABSENT ? PDS_ROW(rs, 0)[SH_EXPIRES]
+            : ep == PDS_SET ? pds_db_i64(ctx->pool, ctx->now + days * 86400) : NULL;
+    if (EXEC(ctx->db, "pds_share_update", NULL, title, expires, id, ctx->user))
+        return pds_db_failed(ctx);
+    return pds_share_load(ctx, id, 1, out);
+}
+
 pds_err_t *pds_share_revoke(pds_ctx_t *ctx, const char *id, json_t **out)
 {
     pds_rows_t *rs;

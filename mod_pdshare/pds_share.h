@@ -17,6 +17,7 @@ pds_err_t *pds_share_load(pds_ctx_t *ctx, const char *id, int stats, json_t **ou
 /* Create a share: the JSON of POST /shares. */
 pds_err_t *pds_share_create(pds_ctx_t *ctx, json_t *body, json_t **out);
 pds_err_t *pds_share_revoke(pds_ctx_t *ctx, const char *id, json_t **out);
+pds_err_t *pds_share_patch(pds_ctx_t *ctx, const char *id, json_t *body, json_t **out);
 pds_err_t *pds_share_list(pds_ctx_t *ctx, json_t **out);
 
 #endif

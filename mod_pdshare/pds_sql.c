@@ -331,6 +331,8 @@ const pds_stmt_def_t pds_statements[] = {
     { "pds_share_by_id", "SELECT " SHARE_COLS " FROM pds_shares WHERE id = %s" },
     { "pds_share_by_selector",
       "SELECT " SHARE_COLS " FROM pds_shares WHERE token_selector = %s" },
+    { "pds_share_update",
+      "UPDATE pds_shares SET title = %s, expires_at = %lld WHERE id = %s AND owner = %s" },
     { "pds_share_revoke",
       "UPDATE pds_shares SET revoked_at = %lld WHERE id = %s AND owner = %s"
       " AND revoked_at IS NULL" },

@@ -127,7 +127,7 @@ WRONG_METHODS = [
     ("PUT", "/shares"),
     ("DELETE", "/shares"),
     ("PUT", "/shares/{sid}"),
-    ("PATCH", "/shares/{sid}"),
+    ("DELETE", "/shares/{sid}"),
     ("POST", "/shares/{sid}"),
     ("GET", "/shares/{sid}/revoke"),
     ("DELETE", "/shares/{sid}/revoke"),
@@ -164,6 +164,7 @@ UNKNOWN = [
     ("DELETE", "/tracks/999999999/collaborators/{cid}"),
     ("GET", "/shares/999999999"),
     ("GET", "/shares/no-such-share"),
+    ("PATCH", "/shares/999999999"),
     ("POST", "/shares/999999999/revoke"),
 ]
 

@@ -1,4 +1,4 @@
-"""Owner API: shares (POST/GET /shares, GET /shares/{id}, revoke), permissions,
+"""Owner API: shares (POST/GET /shares, GET/PATCH /shares/{id}, revoke), permissions,
 group resolution, expiry and revocation as visitors see them."""
 
 import time
@@ -460,6 +460,101 @@ def test_never_expiring_share_expired_in_db(api, public, db):
     s = alice.create_share(track_ids=[t["id"]])
     expire(db, s["id"])
     assert public(f"/s/{s['token']}").status_code == 410
+
+
+# --- PATCH: rename, expiry again -------------------------------------------------------
+
+def test_patch_title_renames_for_owner_and_visitors(api, public):
+    alice = api("alice")
+    t = alice.create_track(title="rename me")
+    s = alice.create_share(track_ids=[t["id"]], title="Old name")
+    assert "Old name" in visible_text(public(f"/s/{s['token']}").text)
+    r = assert_json(alice.patch(f"/shares/{s['id']}", json={"title": "New <name>"}), 200)
+    assert r["id"] == s["id"] and r["title"] == "New <name>" and r["token"] == s["token"]
+    assert r["expires_at"] == s["expires_at"] and r["status"] == "active"
+    assert assert_json(alice.get(f"/shares/{s['id']}"), 200)["title"] == "New <name>"
+    page = public(f"/s/{s['token']}")            # the compiled page is rebuilt
+    assert page.status_code == 200
+    assert "New <name>" in visible_text(page.text) and "Old name" not in page.text
+    assert "New <name>" not in page.text          # escaped in the HTML
+    assert public(f"/s/{s['token']}.json").json()["share"]["title"] == "New <name>"
+    for cleared in (None, ""):
+        r = assert_json(alice.patch(f"/shares/{s['id']}", json={"title": cleared}), 200)
+        assert r["title"] is None
+
+
+def test_patch_expiry_sets_it_again_from_now(api, public, db):
+    alice = api("alice")
+    t = alice.create_track(title="expiry again")
+    s = alice.create_share(track_ids=[t["id"]], expires_in_days=7, title="Kept")
+    now = time.time()
+    r = assert_json(alice.patch(f"/shares/{s['id']}", json={"expires_in_days": 90}), 200)
+    assert abs(iso_to_epoch(r["expires_at"]) - (now + 90 * 86400)) < 120
+    assert r["title"] == "Kept"                   # what is not given is kept
+    r = assert_json(alice.patch(f"/shares/{s['id']}", json={"expires_in_days": None}), 200)
+    assert r["expires_at"] is None and r["status"] == "active"
+    # An expired link given a new expiry serves again, from the next request.
+    expire(db, s["id"])
+    assert public(f"/s/{s['token']}").status_code == 410
+    assert assert_json(alice.get(f"/shares/{s['id']}"), 200)["status"] == "expired"
+    r = assert_json(alice.patch(f"/shares/{s['id']}", json={"expires_in_days": 1}), 200)
+    assert r["status"] == "active"
+    assert public(f"/s/{s['token']}").status_code == 200
+    assert assert_json(alice.patch(f"/shares/{s['id']}", json={}), 200)["expires_at"] == r["expires_at"]
+
+
+def test_patch_does_not_undo_a_revocation(api, public):
+    alice = api("alice")
+    t = alice.create_track(title="stay revoked")
+    s = alice.create_share(track_ids=[t["id"]])
+    alice.post(f"/shares/{s['id']}/revoke", json={})
+    r = assert_json(alice.patch(f"/shares/{s['id']}", json={"expires_in_days": 30, "title": "x"}), 200)
+    assert r["status"] == "revoked" and r["title"] == "x"
+    assert public(f"/s/{s['token']}").status_code == 410
+
+
+@pytest.mark.parametrize("body", [
+    {"password": "secret"}, {"download_limit": 3}, {"download_limits": {"stems": 1}},
+    {"comments": True}, {"token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, {"owner": "bob"},
+    {"revoked_at": None}, {"permissions": {"projects": True}}, {"track_ids": []},
+    {"title": "x" * 201}, {"title": "bad\x01"}, {"title": "bidi\u202etxt"}, {"title": 5},
+    {"title": ["x"]}, {"expires_in_days": 0}, {"expires_in_days": 3651}, {"expires_in_days": "7"},
+    {"expires_in_days": 1.5}, {"expires_in_days": True},
+], ids=lambda b: ",".join(f"{k}={v!r}"[:40] for k, v in b.items()))
+def test_patch_refuses_what_it_does_not_take(api, public, body):
+    alice = api("alice")
+    t = alice.create_track(title="patch refused")
+    s = alice.create_share(track_ids=[t["id"]], title="Unchanged", expires_in_days=7)
+    field = next(iter(body))
+    code = "invalid_field" if field in ("title", "expires_in_days") else "unknown_field"
+    assert_error(alice.patch(f"/shares/{s['id']}", json=body), 400, code, field)
+    got = assert_json(alice.get(f"/shares/{s['id']}"), 200)
+    assert (got["title"], got["expires_at"], got["status"]) == ("Unchanged", s["expires_at"], "active")
+    assert public(f"/s/{s['token']}").status_code == 200
+
+
+def test_patch_needs_a_json_object(api):
+    alice = api("alice")
+    t = alice.create_track(title="patch body")
+    s = alice.create_share(track_ids=[t["id"]], title="Body")
+    assert_error(alice.patch(f"/shares/{s['id']}", data=b'{"title": "x"}'), 415,
+                 "unsupported_media_type")
+    for body in ([{"title": "x"}], "x", 5):
+        assert alice.patch(f"/shares/{s['id']}", json=body).status_code == 400
+    assert assert_json(alice.get(f"/shares/{s['id']}"), 200)["title"] == "Body"
+
+
+def test_patch_another_producers_share_is_404(api, public):
+    alice, bob = api("alice"), api("bob")
+    t = alice.create_track(title="not bob's")
+    s = alice.create_share(track_ids=[t["id"]], title="Alice's", expires_in_days=7)
+    for body in ({"title": "Bob was here"}, {"expires_in_days": None}, {}):
+        assert_error(bob.patch(f"/shares/{s['id']}", json=body), 404, "not_found")
+    assert_error(bob.patch("/shares/%E2%80%AEx", json={"title": "x"}), 404, "not_found")
+    assert_error(bob.patch("/shares/%FF", json={"title": "x"}), 400, "invalid_field")
+    got = assert_json(alice.get(f"/shares/{s['id']}"), 200)
+    assert got["title"] == "Alice's" and got["expires_at"] == s["expires_at"]
+    assert public(f"/s/{s['token']}").status_code == 200
 
 
 def test_unknown_token_is_404(public):

@@ -237,6 +237,7 @@ def write_routes(alice):
         ("POST", f"/tracks/{t['id']}/share-with-collaborators/reset", {}),
         ("POST", "/share-with-collaborators", {"track_ids": [t["id"]]}),
         ("POST", "/shares", {"track_ids": [t["id"]]}),
+        ("PATCH", f"/shares/{s['id']}", {"title": "Renamed"}),
         ("POST", f"/shares/{s['id']}/revoke", {}),
     ], t, s
 
