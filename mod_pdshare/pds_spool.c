@@ -318,19 +318,22 @@ apr_status_t pds_spool_commit(struct pds_db_t *db, const apr_array_header_t *eve
     const char *args[PDS_SPOOL_ROWS * 7];
     if (!events->nelts) return APR_SUCCESS;
     if (pds_db_begin(db) != APR_SUCCESS) return APR_EGENERAL;
-    /* PDS_SPOOL_ROWS events per statement while there are that many (the
-     * writer's time is taken from the requests' core), then one by one. */
+    /* PDS_SPOOL_ROWS events per statement (the writer's time is taken from
+     * the requests' core); a last group of fewer repeats its last event,
+     * which ON CONFLICT DO NOTHING drops, so a batch is never more statements
+     * than it needs. */
     while (i < events->nelts && !failed) {
-        int rows = events->nelts - i >= PDS_SPOOL_ROWS ? PDS_SPOOL_ROWS : 1, r;
-        for (r = 0; r < rows; r++) {
-            const pds_event_t *e = &APR_ARRAY_IDX(events, i + r, pds_event_t);
+        int r;
+        for (r = 0; r < PDS_SPOOL_ROWS; r++) {
+            int k = i + r < events->nelts ? i + r : events->nelts - 1;
+            const pds_event_t *e = &APR_ARRAY_IDX(events, k, pds_event_t);
             const char **a = args + 7 * r;
             a[0] = e->id; a[1] = e->share_id; a[2] = e->track_id; a[3] = e->file_id;
             a[4] = e->kind; a[5] = e->category; a[6] = pds_db_i64(db->pool, e->created_at);
         }
-        failed = pds_db_exec(db, rows > 1 ? "pds_event_spooled_rows" : "pds_event_spooled", NULL,
-                             7 * rows, args) != APR_SUCCESS;
-        i += rows;
+        failed = pds_db_exec(db, "pds_event_spooled_rows", NULL, 7 * PDS_SPOOL_ROWS, args)
+                 != APR_SUCCESS;
+        i += PDS_SPOOL_ROWS;
     }
     /* The driver may answer success for a rollback: only our own record of
      * the statements says whether the events are in. */

@@ -369,11 +369,8 @@ const pds_stmt_def_t pds_statements[] = {
     { "pds_event_insert",
       "INSERT INTO pds_events (share_id, track_id, file_id, kind, category, created_at)"
       " VALUES (%s, %s, %s, %s, %s, %lld)" },
-    /* The writer's insert of spooled events (pds_spool_commit): at most once. */
-    { "pds_event_spooled",
-      "INSERT INTO pds_events (event_id, share_id, track_id, file_id, kind, category, created_at)"
-      " VALUES " EVENT_ROW " ON CONFLICT (event_id) DO NOTHING" },
-    /* The same for PDS_SPOOL_ROWS events at once: one statement, not 16. */
+    /* The writer's insert of spooled events (pds_spool_commit): at most once,
+     * PDS_SPOOL_ROWS of them per statement. */
     { "pds_event_spooled_rows",
       "INSERT INTO pds_events (event_id, share_id, track_id, file_id, kind, category, created_at)"
       " VALUES " EVENT_ROWS16 " ON CONFLICT (event_id) DO NOTHING" },

@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from pdshare_harness import REPO, assert_error, assert_json, start_memcached, stop_process
+import pdshare_harness as harness
 
 
 def valid_directives(h, memcache_port=11211):
@@ -232,7 +233,10 @@ def test_share_path_and_base_url(httpd_factory):
     assert requests.get(f"{h.base_url}/share/{s['token']}.json", timeout=30).json()["tracks"][0]["title"] == "Elsewhere"
 
 
-@pytest.mark.log_allow(r"plain/\.htaccess: Invalid command 'ThisIsNotADirective'")
+@pytest.mark.log_allow(r"plain/\.htaccess: Invalid command 'ThisIsNotADirective'",
+                       r"AH01630: client denied by server configuration: pdshare:pdshare",
+                       r"PDS00180: the filesystem walk was skipped for handler pdshare, but"
+                       r" handler elsewhere")
 def test_share_and_api_urls_skip_the_filesystem_walk(httpd_factory):
     """The module's URLs name no file: httpd does not walk the document root for
     them (no stat of each component, no .htaccess read), while other URLs keep
@@ -243,15 +247,41 @@ def test_share_and_api_urls_skip_the_filesystem_walk(httpd_factory):
         (docroot / d).mkdir(parents=True, exist_ok=True)
         (docroot / d / ".htaccess").write_text("ThisIsNotADirective on\n")
     (docroot / "plain" / "x.txt").write_text("plain\n")
-    h.extra = [f"<Directory {docroot}>", "  AllowOverride All", "</Directory>"]
+    (docroot / "ok").mkdir()
+    (docroot / "ok" / "y.txt").write_text("ok\n")
+    h.extra = [
+        f"LoadModule setenvif_module {harness.libexecdir()}/mod_setenvif.so",
+        f"<Directory {docroot}>", "  AllowOverride All", "</Directory>",
+        # A <Location> merged once for the URLs that keep their walk.
+        "<Location /ok>", "  Header add X-Once a", "</Location>",
+        # Denied: httpd logs the request's file name, which must not be the URL.
+        '<LocationMatch "^/s/[^/]+/zip">', "  Require ip 192.0.2.1", "</LocationMatch>",
+        # A handler that changes after the walk was skipped is refused.
+        "<Location /s/evade>", "  SetEnvIf Request_URI evade H=elsewhere",
+        '  SetHandler "%{reqenv:H}pdshare"', "</Location>",
+        "AddLanguage fr .fr",
+        # Our own <Location> is merged once too.
+        "<Location /s>", "  Header add X-Once s", "</Location>",
+    ]
     h.start()
     alice = h.api("alice")                       # /pd/api: the owner API answers
     t = alice.create_track(title="No walk")
     s = alice.create_share(track_ids=[t["id"]])
     r = requests.get(f"{h.base_url}/s/{s['token']}", timeout=30)
     assert r.status_code == 200 and "No walk" in r.text
+    assert r.headers.get("X-Once") == "s"
     assert requests.get(f"{h.base_url}/s/{s['token']}.json", timeout=30).status_code == 200
-    assert requests.get(f"{h.base_url}/s/not-a-token", timeout=30).status_code == 404
-    # The rest of the document root is walked, .htaccess included.
+    r = requests.get(f"{h.base_url}/s/not-a-token.fr", timeout=30)
+    assert r.status_code == 404 and "Content-Language" not in r.headers   # no suffix read
+    # The rest of the document root is walked, .htaccess included, and its
+    # <Location> applies once.
     assert requests.get(f"{h.base_url}/plain/x.txt", timeout=30).status_code == 500
     assert "ThisIsNotADirective" in h.read_error_log()
+    r = requests.get(f"{h.base_url}/ok/y.txt", timeout=30)
+    assert r.status_code == 200 and r.headers.get("X-Once") == "a"
+    # A denied share URL is logged by its handler, never by its token.
+    assert requests.get(f"{h.base_url}/s/{s['token']}/zip", timeout=30).status_code == 403
+    log = h.read_error_log()
+    assert "AH01630" in log and s["token"] not in log and s["token"][:12] not in log
+    r = requests.get(f"{h.base_url}/s/evade", timeout=30)
+    assert r.status_code == 404 and "PDS00180" in h.read_error_log()

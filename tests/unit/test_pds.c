@@ -2179,7 +2179,7 @@ static void test_api_method_not_allowed(void **state)
         { "get", "/tracks", "GET, POST" },
         { "POST", apr_pstrcat(fx->pool, "/tracks/", t, NULL), "GET, PATCH, DELETE" },
         { "PUT", apr_pstrcat(fx->pool, "/tracks/", t, "/files", NULL), "GET, POST" },
-        { "POST", apr_pstrcat(fx->pool, "/shares/", JSTR(s, "id"), NULL), "GET" },
+        { "POST", apr_pstrcat(fx->pool, "/shares/", JSTR(s, "id"), NULL), "GET, PATCH" },
         { "GET", apr_pstrcat(fx->pool, "/shares/", JSTR(s, "id"), "/revoke", NULL), "POST" },
         { "POST", "/notifications", "GET" },
         { "DELETE", "/profile", "GET, PUT" },
@@ -2566,9 +2566,10 @@ static void test_logmask(void **state)
 #define TDB(f) cmocka_unit_test_setup_teardown(f, setup_db, teardown_pool)
 #define TRAW(f) cmocka_unit_test_setup_teardown(f, setup_db_raw, teardown_pool)
 
-/* The writer inserts PDS_SPOOL_ROWS events per statement, then the rest one
- * by one: 37 events are 37 rows, and the same 37 again (a spool file replayed
- * after its commit) add none. */
+/* The writer inserts PDS_SPOOL_ROWS events per statement, the last group
+ * padded with its last event: 37 events with one id twice in a statement
+ * are 36 rows, and the same events again (a spool file replayed after its
+ * commit) add none. */
 static void test_spool_commit_batches(void **state)
 {
     fx_t *fx = *state;
@@ -2585,15 +2586,18 @@ static void test_spool_commit_batches(void **state)
         e->category = i % 3 == 2 ? "stem" : NULL;
         e->created_at = NOW + i;
     }
+    APR_ARRAY_IDX(ev, 4, pds_event_t).id = APR_ARRAY_IDX(ev, 3, pds_event_t).id;
     assert_int_equal(pds_spool_commit(&fx->db, ev), APR_SUCCESS);
-    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events"), apr_itoa(fx->pool, n));
+    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events"),
+                        apr_itoa(fx->pool, n - 1));
     assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events WHERE kind = 'download'"
                                       " AND category = 'stem' AND file_id = 'f_unit'"),
                         apr_itoa(fx->pool, n / 3));
     assert_string_equal(sql_value(fx, "SELECT MAX(created_at) FROM pds_events"),
                         apr_psprintf(fx->pool, "%" APR_INT64_T_FMT, NOW + n - 1));
     assert_int_equal(pds_spool_commit(&fx->db, ev), APR_SUCCESS);
-    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events"), apr_itoa(fx->pool, n));
+    assert_string_equal(sql_value(fx, "SELECT COUNT(*) FROM pds_events"),
+                        apr_itoa(fx->pool, n - 1));
 }
 
 
