@@ -61,6 +61,7 @@ static int pdshare_map_to_storage(request_rec *r)
     }
     r->filename = r->canonical_filename = apr_pstrcat(r->pool, "pdshare:", h, NULL);
     r->path_info = NULL;
+    pdshare_note_location(r);
     return OK;
 }
 

@@ -94,6 +94,8 @@ pdshare_srv_conf *pdshare_srv(server_rec *s);
 const char *pdshare_route_path(request_rec *r);
 /* The URL path of the handler's <Location>. */
 const char *pdshare_location(request_rec *r);
+/* Notes that path before <If> sections are merged (they name themselves). */
+void pdshare_note_location(request_rec *r);
 /* A library context for this request, with mod_dbd's connection; NULL and
  * a logged error when the database cannot be had. */
 pds_ctx_t *pdshare_ctx(request_rec *r, const char *user);

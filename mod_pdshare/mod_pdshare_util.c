@@ -26,11 +26,23 @@ pdshare_srv_conf *pdshare_srv(server_rec *s)
 /* The <Location> path comes from core's per-dir config: our module has no
  * directive inside the section, so httpd never builds a per-dir config of
  * ours there. */
+/* The path of the <Location> that holds our SetHandler, as the location
+ * walk left it: an <If> section merged later names itself in core's config,
+ * so it is noted before (pdshare_map_to_storage). */
+void pdshare_note_location(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    if (core && core->d && !core->r)
+        ap_set_module_config(r->request_config, &pdshare_module, (void *)core->d);
+}
+
 const char *pdshare_location(request_rec *r)
 {
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *loc = core && core->d && !core->r ? core->d : "";
-    apr_size_t n = strlen(loc);
+    const char *loc = ap_get_module_config(r->request_config, &pdshare_module);
+    apr_size_t n;
+    if (!loc) loc = core && core->d && !core->r ? core->d : "";
+    n = strlen(loc);
     while (n > 0 && loc[n - 1] == '/') n--;
     return apr_pstrndup(r->pool, loc, n);
 }

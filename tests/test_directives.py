@@ -260,8 +260,11 @@ def test_share_and_api_urls_skip_the_filesystem_walk(httpd_factory):
         "<Location /s/evade>", "  SetEnvIf Request_URI evade H=elsewhere",
         '  SetHandler "%{reqenv:H}pdshare"', "</Location>",
         "AddLanguage fr .fr",
-        # Our own <Location> is merged once too.
-        "<Location /s>", "  Header add X-Once s", "</Location>",
+        # Our own <Location> is merged once too, and an <If> in it leaves the
+        # routes below the <Location>.
+        "<Location /s>", "  Header add X-Once s",
+        "  <If \"%{REQUEST_METHOD} in {'GET', 'HEAD'}\">", "    Header add X-If i", "  </If>",
+        "</Location>",
     ]
     h.start()
     alice = h.api("alice")                       # /pd/api: the owner API answers
@@ -269,7 +272,7 @@ def test_share_and_api_urls_skip_the_filesystem_walk(httpd_factory):
     s = alice.create_share(track_ids=[t["id"]])
     r = requests.get(f"{h.base_url}/s/{s['token']}", timeout=30)
     assert r.status_code == 200 and "No walk" in r.text
-    assert r.headers.get("X-Once") == "s"
+    assert (r.headers.get("X-Once"), r.headers.get("X-If")) == ("s", "i")
     assert requests.get(f"{h.base_url}/s/{s['token']}.json", timeout=30).status_code == 200
     r = requests.get(f"{h.base_url}/s/not-a-token.fr", timeout=30)
     assert r.status_code == 404 and "Content-Language" not in r.headers   # no suffix read
